@@ -1,0 +1,288 @@
+//! The chat itself: nicks, rooms and commands, as "input from client X -> messages to
+//! these recipients".
+//!
+//! Knows nothing of sockets, framings or clocks. Every effect goes through an
+//! [`Outbox`], which the event loop implements with its fan-out; tests implement it
+//! with a recorder. Room broadcasts are handed over with the room's member list and a
+//! version that changes whenever the membership does, so the outbox may defer and batch
+//! them without asking the chat again.
+
+use crate::command::{self, Command};
+use slab::Slab;
+use std::collections::HashMap;
+use std::time::Duration;
+
+/// Identifies a client; the event loop uses its slab key.
+pub type ClientId = usize;
+
+/// Identifies a room while it exists (ids of deleted rooms are reused).
+pub type RoomId = usize;
+
+/// The room everyone starts in; it always exists.
+pub const LOBBY: &str = "lobby";
+/// Sent to every client when the server stops.
+pub const SHUTDOWN_NOTICE: &str = "* server shutting down";
+
+/// A room's members at one moment, as handed to [`Outbox::to_room`].
+#[derive(Debug, Clone, Copy)]
+pub struct RoomMembers<'a> {
+    /// The room.
+    pub room: RoomId,
+    /// Changes (server-wide unique) whenever the membership changes.
+    pub version: u64,
+    /// Everyone in the room, in no particular order.
+    pub members: &'a [ClientId],
+}
+
+/// Where the chat's output goes. Calls arrive in the order recipients must see them.
+pub trait Outbox {
+    /// Sends `text` to one client.
+    fn to_client(&mut self, id: ClientId, text: &str);
+    /// Sends `text` to every member of a room except `except`.
+    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str);
+    /// Closes the client once what was sent to it so far is written.
+    fn close(&mut self, id: ClientId);
+}
+
+/// Settings that change what the chat says.
+#[derive(Debug, Clone)]
+pub struct ChatConfig {
+    /// Send a client its own chat lines and actions back.
+    pub echo: bool,
+    /// `--max-message`, shown by `/help`.
+    pub max_message: usize,
+}
+
+/// Counters only the event loop knows, passed in for `/stats`.
+#[derive(Debug, Clone, Default)]
+pub struct ServerCounters {
+    /// Time since the server started.
+    pub uptime: Duration,
+    /// Bytes written to clients.
+    pub bytes_out: u64,
+    /// Clients disconnected for not reading.
+    pub slow_dropped: u64,
+}
+
+struct Client {
+    nick: String,
+    room: RoomId,
+    /// Position in the room's member list, for O(1) removal.
+    slot: usize,
+}
+
+struct Room {
+    name: String,
+    members: Vec<ClientId>,
+    version: u64,
+}
+
+/// The state of the whole chat: who is connected, under which nick, in which room.
+pub struct Chat {
+    config: ChatConfig,
+    clients: HashMap<ClientId, Client>,
+    /// Lower-cased nick -> client, for case-insensitive uniqueness.
+    nicks: HashMap<String, ClientId>,
+    rooms: Slab<Room>,
+    /// Lower-cased room name -> room.
+    room_ids: HashMap<String, RoomId>,
+    lobby: RoomId,
+    next_guest: u64,
+    next_version: u64,
+    messages_relayed: u64,
+    /// Reused to compose outgoing text without an allocation per message.
+    line: String,
+}
+
+mod commands;
+
+impl Chat {
+    /// An empty chat with only the lobby.
+    pub fn new(config: ChatConfig) -> Self {
+        let mut chat = Chat {
+            config,
+            clients: HashMap::new(),
+            nicks: HashMap::new(),
+            rooms: Slab::new(),
+            room_ids: HashMap::new(),
+            lobby: 0,
+            next_guest: 1,
+            next_version: 0,
+            messages_relayed: 0,
+            line: String::new(),
+        };
+        chat.lobby = chat.room_named(LOBBY);
+        chat
+    }
+
+    /// Clients in the chat.
+    pub fn client_count(&self) -> usize {
+        self.clients.len()
+    }
+
+    /// Rooms that exist (the lobby always does).
+    pub fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
+
+    /// Chat lines, actions and private messages relayed so far.
+    pub fn messages_relayed(&self) -> u64 {
+        self.messages_relayed
+    }
+
+    /// The nick of a client, if it is in the chat.
+    pub fn nick(&self, id: ClientId) -> Option<&str> {
+        self.clients.get(&id).map(|c| c.nick.as_str())
+    }
+
+    /// A new client arrives: it gets a guest nick, the lobby, a welcome, and the lobby a
+    /// join notice. Ignored if `id` is already in the chat.
+    pub fn connect(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if self.clients.contains_key(&id) {
+            return;
+        }
+        let nick = self.unused_guest_nick();
+        self.nicks.insert(nick.to_ascii_lowercase(), id);
+        self.clients.insert(id, Client { nick, room: self.lobby, slot: 0 });
+        self.enter_room(id, self.lobby);
+        let nick = &self.clients[&id].nick;
+        compose(
+            &mut self.line,
+            &["* welcome to mio-chat, you are ", nick, "; ", &self.clients.len().to_string(), " online; /help for commands"],
+        );
+        out.to_client(id, &self.line);
+        compose(&mut self.line, &["* ", nick, " joined"]);
+        out.to_room(self.members(self.lobby), Some(id), &self.line);
+    }
+
+    /// A client is gone (closed, reset, dropped): its room is told. `reason` is appended
+    /// to the notice in parentheses. Ignored if `id` is not in the chat.
+    pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        let Some(room) = self.clients.get(&id).map(|c| c.room) else {
+            return;
+        };
+        self.leave_room(id);
+        let Some(client) = self.clients.remove(&id) else {
+            return;
+        };
+        self.nicks.remove(&client.nick.to_ascii_lowercase());
+        match reason {
+            Some(reason) => compose(&mut self.line, &["* ", &client.nick, " left (", reason, ")"]),
+            None => compose(&mut self.line, &["* ", &client.nick, " left"]),
+        }
+        if self.rooms.contains(room) {
+            out.to_room(self.members(room), None, &self.line);
+        }
+    }
+
+    /// One message (cleaned text) from a client: a chat line or a command.
+    pub fn handle(&mut self, id: ClientId, text: &str, counters: &ServerCounters, out: &mut impl Outbox) {
+        if !self.clients.contains_key(&id) {
+            return;
+        }
+        match command::parse(text) {
+            Ok(Command::Say(text)) => self.say(id, text, out),
+            Ok(cmd) => self.run_command(id, cmd, counters, out),
+            Err(err) => self.error_to(id, &err.to_string(), out),
+        }
+    }
+
+    /// The server is stopping: everyone is told.
+    pub fn shutdown(&mut self, out: &mut impl Outbox) {
+        for room in self.rooms.iter().map(|(id, _)| id).collect::<Vec<_>>() {
+            out.to_room(self.members(room), None, SHUTDOWN_NOTICE);
+        }
+    }
+
+    /// `<nick>: <text>` to the rest of the room. Blank text is ignored.
+    fn say(&mut self, id: ClientId, text: &str, out: &mut impl Outbox) {
+        if text.trim().is_empty() {
+            return;
+        }
+        let client = &self.clients[&id];
+        compose(&mut self.line, &[&client.nick, ": ", text]);
+        self.relay_to_room(id, out);
+    }
+
+    /// Sends `self.line` to the sender's room, to the sender too only with `--echo`.
+    fn relay_to_room(&mut self, id: ClientId, out: &mut impl Outbox) {
+        self.messages_relayed += 1;
+        let except = if self.config.echo { None } else { Some(id) };
+        out.to_room(self.members(self.clients[&id].room), except, &self.line);
+    }
+
+    fn error_to(&mut self, id: ClientId, what: &str, out: &mut impl Outbox) {
+        compose(&mut self.line, &["! ", what]);
+        out.to_client(id, &self.line);
+    }
+
+    fn members(&self, room: RoomId) -> RoomMembers<'_> {
+        let r = &self.rooms[room];
+        RoomMembers { room, version: r.version, members: &r.members }
+    }
+
+    fn unused_guest_nick(&mut self) -> String {
+        loop {
+            let nick = format!("guest{}", self.next_guest);
+            self.next_guest += 1;
+            if !self.nicks.contains_key(&nick) {
+                return nick;
+            }
+        }
+    }
+
+    /// The room called `name` (case-insensitively), created if it does not exist.
+    fn room_named(&mut self, name: &str) -> RoomId {
+        let key = name.to_ascii_lowercase();
+        if let Some(&id) = self.room_ids.get(&key) {
+            return id;
+        }
+        self.next_version += 1;
+        let id = self.rooms.insert(Room { name: name.to_string(), members: Vec::new(), version: self.next_version });
+        self.room_ids.insert(key, id);
+        id
+    }
+
+    fn enter_room(&mut self, id: ClientId, room: RoomId) {
+        self.next_version += 1;
+        let r = &mut self.rooms[room];
+        r.version = self.next_version;
+        r.members.push(id);
+        let slot = r.members.len() - 1;
+        if let Some(c) = self.clients.get_mut(&id) {
+            c.room = room;
+            c.slot = slot;
+        }
+    }
+
+    /// Takes a client out of its room; an emptied room other than the lobby is deleted.
+    fn leave_room(&mut self, id: ClientId) {
+        let Some(&Client { room, slot, .. }) = self.clients.get(&id) else {
+            return;
+        };
+        self.next_version += 1;
+        let r = &mut self.rooms[room];
+        r.version = self.next_version;
+        r.members.swap_remove(slot);
+        if let Some(&moved) = r.members.get(slot) {
+            if let Some(c) = self.clients.get_mut(&moved) {
+                c.slot = slot;
+            }
+        }
+        if r.members.is_empty() && room != self.lobby {
+            let removed = self.rooms.remove(room);
+            self.room_ids.remove(&removed.name.to_ascii_lowercase());
+        }
+    }
+}
+
+/// Replaces the contents of `buf` with the concatenation of `parts`.
+fn compose(buf: &mut String, parts: &[&str]) {
+    buf.clear();
+    for part in parts {
+        buf.push_str(part);
+    }
+}
+
+#[cfg(test)]
+mod tests;

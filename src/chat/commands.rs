@@ -1,0 +1,130 @@
+//! What each `/command` does to the chat and who is told.
+
+use super::{compose, Chat, ClientId, Outbox, ServerCounters};
+use crate::command::{is_valid_name, Command, MAX_NAME_LEN};
+
+impl Chat {
+    pub(super) fn run_command(&mut self, id: ClientId, cmd: Command<'_>, counters: &ServerCounters, out: &mut impl Outbox) {
+        match cmd {
+            Command::Say(text) => self.say(id, text, out),
+            Command::Nick(name) => self.change_nick(id, name, out),
+            Command::Who => self.list_room(id, out),
+            Command::Msg { to, text } => self.private_message(id, to, text, out),
+            Command::Me(text) => {
+                compose(&mut self.line, &["* ", &self.clients[&id].nick, " ", text]);
+                self.relay_to_room(id, out);
+            }
+            Command::Join(name) => self.join(id, name, out),
+            Command::Rooms => self.list_rooms(id, out),
+            Command::Quit(reason) => {
+                out.to_client(id, "* bye");
+                self.disconnect(id, reason, out);
+                out.close(id);
+            }
+            Command::Help => self.help(id, out),
+            Command::Stats => self.stats(id, counters, out),
+        }
+    }
+
+    /// `/nick NAME`: unique case-insensitively; a change of case alone is allowed.
+    fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if !is_valid_name(name) {
+            let msg = format!("invalid nick '{name}': use 1-{MAX_NAME_LEN} letters, digits, _ or -");
+            return self.error_to(id, &msg, out);
+        }
+        let key = name.to_ascii_lowercase();
+        if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
+            return self.error_to(id, &format!("nick {name} is taken"), out);
+        }
+        let client = self.clients.get_mut(&id).expect("handle() checked the client exists");
+        if client.nick == name {
+            return self.error_to(id, &format!("you are already {name}"), out);
+        }
+        let old = std::mem::replace(&mut client.nick, name.to_string());
+        let room = client.room;
+        self.nicks.remove(&old.to_ascii_lowercase());
+        self.nicks.insert(key, id);
+        compose(&mut self.line, &["* ", &old, " is now ", name]);
+        out.to_room(self.members(room), None, &self.line);
+    }
+
+    /// `/who`: the current room's nicks, sorted.
+    fn list_room(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let room = &self.rooms[self.clients[&id].room];
+        let mut nicks: Vec<&str> = room.members.iter().filter_map(|m| self.clients.get(m)).map(|c| c.nick.as_str()).collect();
+        nicks.sort_by_key(|n| n.to_ascii_lowercase());
+        let text = format!("* online ({}): {}", nicks.len(), nicks.join(", "));
+        out.to_client(id, &text);
+    }
+
+    /// `/msg NAME TEXT`: to the target, with a copy to the sender.
+    fn private_message(&mut self, id: ClientId, to: &str, text: &str, out: &mut impl Outbox) {
+        let Some(&target) = self.nicks.get(&to.to_ascii_lowercase()) else {
+            return self.error_to(id, &format!("no such nick: {to}"), out);
+        };
+        self.messages_relayed += 1;
+        let target_nick = &self.clients[&target].nick;
+        compose(&mut self.line, &["[pm from ", &self.clients[&id].nick, "] ", text]);
+        out.to_client(target, &self.line);
+        compose(&mut self.line, &["[pm to ", target_nick, "] ", text]);
+        out.to_client(id, &self.line);
+    }
+
+    /// `/join ROOM`: the old room is told the client left, the new one (the client
+    /// included, as confirmation) that it joined.
+    fn join(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if !is_valid_name(name) {
+            let msg = format!("invalid room name '{name}': use 1-{MAX_NAME_LEN} letters, digits, _ or -");
+            return self.error_to(id, &msg, out);
+        }
+        let old = self.clients[&id].room;
+        if self.rooms[old].name.eq_ignore_ascii_case(name) {
+            return self.error_to(id, &format!("you are already in {}", self.rooms[old].name), out);
+        }
+        self.leave_room(id);
+        let nick = self.clients[&id].nick.clone();
+        if self.rooms.contains(old) {
+            compose(&mut self.line, &["* ", &nick, " left"]);
+            out.to_room(self.members(old), None, &self.line);
+        }
+        let new = self.room_named(name);
+        self.enter_room(id, new);
+        compose(&mut self.line, &["* ", &nick, " joined"]);
+        out.to_room(self.members(new), None, &self.line);
+    }
+
+    /// `/rooms`: every room with its member count, sorted by name.
+    fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let mut rooms: Vec<(&str, usize)> = self.rooms.iter().map(|(_, r)| (r.name.as_str(), r.members.len())).collect();
+        rooms.sort_by_key(|(name, _)| name.to_ascii_lowercase());
+        let list: Vec<String> = rooms.iter().map(|(name, n)| format!("{name} ({n})")).collect();
+        out.to_client(id, &format!("* rooms ({}): {}", rooms.len(), list.join(", ")));
+    }
+
+    fn help(&mut self, id: ClientId, out: &mut impl Outbox) {
+        out.to_client(
+            id,
+            "* commands: /nick NAME, /who, /msg NAME TEXT, /me TEXT, /join ROOM, /rooms, \
+             /quit [TEXT], /help, /stats; //text sends /text",
+        );
+        let limits = format!(
+            "* limits: messages up to {} bytes; nicks and rooms are 1-{MAX_NAME_LEN} of A-Z a-z 0-9 _ -, \
+             unique ignoring case",
+            self.config.max_message
+        );
+        out.to_client(id, &limits);
+    }
+
+    fn stats(&mut self, id: ClientId, counters: &ServerCounters, out: &mut impl Outbox) {
+        let text = format!(
+            "* stats: uptime {}s, clients {}, rooms {}, messages relayed {}, bytes out {}, slow clients dropped {}",
+            counters.uptime.as_secs(),
+            self.clients.len(),
+            self.rooms.len(),
+            self.messages_relayed,
+            counters.bytes_out,
+            counters.slow_dropped
+        );
+        out.to_client(id, &text);
+    }
+}

@@ -1,0 +1,290 @@
+//! The chat's behaviour, recorded through an outbox that resolves rooms at once.
+
+use super::*;
+
+/// Records, per client, every text it would receive, plus who was closed.
+#[derive(Default)]
+struct Recorder {
+    got: HashMap<ClientId, Vec<String>>,
+    closed: Vec<ClientId>,
+}
+
+impl Outbox for Recorder {
+    fn to_client(&mut self, id: ClientId, text: &str) {
+        self.got.entry(id).or_default().push(text.to_string());
+    }
+    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
+        for &m in room.members.iter().filter(|&&m| Some(m) != except) {
+            self.to_client(m, text);
+        }
+    }
+    fn close(&mut self, id: ClientId) {
+        self.closed.push(id);
+    }
+}
+
+impl Recorder {
+    /// Everything `id` received since the last call.
+    fn take(&mut self, id: ClientId) -> Vec<String> {
+        self.got.remove(&id).unwrap_or_default()
+    }
+}
+
+fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
+    let mut chat = Chat::new(ChatConfig { echo, max_message: 100 });
+    let mut out = Recorder::default();
+    for id in 0..n {
+        chat.connect(id, &mut out);
+    }
+    out.got.clear();
+    (chat, out)
+}
+
+fn send(chat: &mut Chat, out: &mut Recorder, id: ClientId, text: &str) {
+    chat.handle(id, text, &ServerCounters::default(), out);
+}
+
+#[test]
+fn newcomer_gets_welcome_and_lobby_gets_join_notice() {
+    let (mut chat, mut out) = chat_with(1, false);
+    chat.connect(7, &mut out);
+    assert_eq!(out.take(7), ["* welcome to mio-chat, you are guest2; 2 online; /help for commands"]);
+    assert_eq!(out.take(0), ["* guest2 joined"]);
+}
+
+#[test]
+fn chat_line_goes_to_everyone_else_in_the_room() {
+    let (mut chat, mut out) = chat_with(3, false);
+    send(&mut chat, &mut out, 0, "hello");
+    assert!(out.take(0).is_empty());
+    assert_eq!(out.take(1), ["guest1: hello"]);
+    assert_eq!(out.take(2), ["guest1: hello"]);
+    assert_eq!(chat.messages_relayed(), 1);
+}
+
+#[test]
+fn echo_sends_the_senders_line_back() {
+    let (mut chat, mut out) = chat_with(2, true);
+    send(&mut chat, &mut out, 0, "hello");
+    assert_eq!(out.take(0), ["guest1: hello"]);
+}
+
+#[test]
+fn blank_text_is_ignored() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "   ");
+    assert!(out.got.is_empty());
+}
+
+#[test]
+fn double_slash_sends_a_line_starting_with_slash() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "//shrug");
+    assert_eq!(out.take(1), ["guest1: /shrug"]);
+}
+
+#[test]
+fn nick_change_is_announced_to_the_room_including_the_client() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/nick alice");
+    assert_eq!(out.take(0), ["* guest1 is now alice"]);
+    assert_eq!(out.take(1), ["* guest1 is now alice"]);
+    send(&mut chat, &mut out, 0, "hi");
+    assert_eq!(out.take(1), ["alice: hi"]);
+}
+
+#[test]
+fn nicks_are_unique_ignoring_case_but_own_case_may_change() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/nick alice");
+    out.got.clear();
+    send(&mut chat, &mut out, 1, "/nick ALICE");
+    assert_eq!(out.take(1), ["! nick ALICE is taken"]);
+    send(&mut chat, &mut out, 0, "/nick Alice");
+    assert_eq!(out.take(0), ["* alice is now Alice"]);
+    send(&mut chat, &mut out, 0, "/nick Alice");
+    assert_eq!(out.take(0), ["! you are already Alice"]);
+}
+
+#[test]
+fn invalid_nick_is_refused_with_the_rule() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 0, "/nick bad nick");
+    assert_eq!(out.take(0), ["! invalid nick 'bad nick': use 1-32 letters, digits, _ or -"]);
+    send(&mut chat, &mut out, 0, &format!("/nick {}", "x".repeat(33)));
+    assert!(out.take(0)[0].starts_with("! invalid nick"));
+}
+
+#[test]
+fn freed_nick_can_be_taken_and_guest_numbers_skip_taken_nicks() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 0, "/nick guest2");
+    chat.connect(1, &mut out);
+    assert_eq!(chat.nick(1), Some("guest3"));
+    chat.disconnect(0, None, &mut out);
+    send(&mut chat, &mut out, 1, "/nick GUEST2");
+    assert_eq!(chat.nick(1), Some("GUEST2"));
+}
+
+#[test]
+fn who_lists_the_current_room_sorted() {
+    let (mut chat, mut out) = chat_with(3, false);
+    send(&mut chat, &mut out, 2, "/nick Bob");
+    send(&mut chat, &mut out, 0, "/nick carol");
+    send(&mut chat, &mut out, 1, "/nick alice");
+    out.got.clear();
+    send(&mut chat, &mut out, 1, "/who");
+    assert_eq!(out.take(1), ["* online (3): alice, Bob, carol"]);
+    send(&mut chat, &mut out, 1, "/join elsewhere");
+    out.got.clear();
+    send(&mut chat, &mut out, 1, "/who");
+    assert_eq!(out.take(1), ["* online (1): alice"]);
+}
+
+#[test]
+fn private_message_reaches_target_and_copy_goes_to_sender() {
+    let (mut chat, mut out) = chat_with(3, false);
+    send(&mut chat, &mut out, 1, "/nick bob");
+    out.got.clear();
+    send(&mut chat, &mut out, 0, "/msg BOB psst  there");
+    assert_eq!(out.take(1), ["[pm from guest1] psst  there"]);
+    assert_eq!(out.take(0), ["[pm to bob] psst  there"]);
+    assert!(out.take(2).is_empty());
+}
+
+#[test]
+fn private_message_to_nobody_is_an_error() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 0, "/msg ghost hi");
+    assert_eq!(out.take(0), ["! no such nick: ghost"]);
+    send(&mut chat, &mut out, 0, "/msg ghost");
+    assert_eq!(out.take(0), ["! usage: /msg NAME TEXT"]);
+}
+
+#[test]
+fn action_goes_to_the_room() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/me waves");
+    assert_eq!(out.take(1), ["* guest1 waves"]);
+    assert!(out.take(0).is_empty());
+}
+
+#[test]
+fn join_moves_between_rooms_and_both_rooms_are_told() {
+    let (mut chat, mut out) = chat_with(3, false);
+    send(&mut chat, &mut out, 2, "/join side");
+    out.got.clear();
+    send(&mut chat, &mut out, 0, "/join Side");
+    assert_eq!(out.take(1), ["* guest1 left"]);
+    assert_eq!(out.take(2), ["* guest1 joined"]);
+    assert_eq!(out.take(0), ["* guest1 joined"]);
+    send(&mut chat, &mut out, 0, "in side");
+    assert_eq!(out.take(2), ["guest1: in side"]);
+    assert!(out.take(1).is_empty());
+}
+
+#[test]
+fn join_errors() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 0, "/join LOBBY");
+    assert_eq!(out.take(0), ["! you are already in lobby"]);
+    send(&mut chat, &mut out, 0, "/join no way");
+    assert_eq!(out.take(0), ["! invalid room name 'no way': use 1-32 letters, digits, _ or -"]);
+    send(&mut chat, &mut out, 0, "/join");
+    assert_eq!(out.take(0), ["! usage: /join ROOM"]);
+}
+
+#[test]
+fn empty_rooms_disappear_but_the_lobby_stays() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/join a");
+    send(&mut chat, &mut out, 1, "/join b");
+    out.got.clear();
+    send(&mut chat, &mut out, 0, "/rooms");
+    assert_eq!(out.take(0), ["* rooms (3): a (1), b (1), lobby (0)"]);
+    send(&mut chat, &mut out, 0, "/join b");
+    send(&mut chat, &mut out, 0, "/rooms");
+    assert_eq!(out.take(0).last().unwrap(), "* rooms (2): b (2), lobby (0)");
+    assert_eq!(chat.room_count(), 2);
+}
+
+#[test]
+fn quit_says_bye_tells_the_room_and_closes() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/quit gotta go");
+    assert_eq!(out.take(0), ["* bye"]);
+    assert_eq!(out.take(1), ["* guest1 left (gotta go)"]);
+    assert_eq!(out.closed, [0]);
+    assert_eq!(chat.client_count(), 1);
+    // The loop reports the close afterwards; nothing is said twice.
+    chat.disconnect(0, None, &mut out);
+    assert!(out.take(1).is_empty());
+}
+
+#[test]
+fn disconnect_tells_the_room() {
+    let (mut chat, mut out) = chat_with(2, false);
+    chat.disconnect(1, None, &mut out);
+    assert_eq!(out.take(0), ["* guest2 left"]);
+}
+
+#[test]
+fn unknown_command_and_usage_errors_go_to_the_sender_only() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "/dance");
+    assert_eq!(out.take(0), ["! unknown command /dance; /help lists commands"]);
+    send(&mut chat, &mut out, 0, "/me");
+    assert_eq!(out.take(0), ["! usage: /me TEXT"]);
+    assert!(out.take(1).is_empty());
+}
+
+#[test]
+fn help_lists_commands_and_limits() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 0, "/help");
+    let help = out.take(0);
+    assert!(help[0].starts_with("* commands: /nick NAME, /who, /msg NAME TEXT"), "{help:?}");
+    assert!(help[1].contains("messages up to 100 bytes"), "{help:?}");
+    assert!(help[1].contains("1-32 of A-Z a-z 0-9 _ -"), "{help:?}");
+}
+
+#[test]
+fn stats_reports_counters() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 0, "hi");
+    let counters = ServerCounters { uptime: Duration::from_secs(61), bytes_out: 1234, slow_dropped: 2 };
+    chat.handle(0, "/stats", &counters, &mut out);
+    assert_eq!(
+        out.take(0),
+        ["* stats: uptime 61s, clients 2, rooms 1, messages relayed 1, bytes out 1234, slow clients dropped 2"]
+    );
+}
+
+#[test]
+fn shutdown_tells_everyone_in_every_room() {
+    let (mut chat, mut out) = chat_with(2, false);
+    send(&mut chat, &mut out, 1, "/join x");
+    out.got.clear();
+    chat.shutdown(&mut out);
+    assert_eq!(out.take(0), [SHUTDOWN_NOTICE]);
+    assert_eq!(out.take(1), [SHUTDOWN_NOTICE]);
+}
+
+#[test]
+fn room_version_changes_with_membership() {
+    let (mut chat, mut out) = chat_with(1, false);
+    let before = chat.members(chat.lobby).version;
+    chat.connect(5, &mut out);
+    let after = chat.members(chat.lobby).version;
+    assert_ne!(before, after);
+    send(&mut chat, &mut out, 0, "no change");
+    assert_eq!(chat.members(chat.lobby).version, after);
+}
+
+#[test]
+fn unknown_clients_are_ignored() {
+    let (mut chat, mut out) = chat_with(1, false);
+    send(&mut chat, &mut out, 42, "hi");
+    chat.disconnect(42, None, &mut out);
+    assert!(out.got.is_empty());
+}
