@@ -143,12 +143,25 @@ impl Chat {
         }
         let nick = self.unused_guest_nick();
         self.nicks.insert(nick.to_ascii_lowercase(), id);
-        self.clients.insert(id, Client { nick, room: self.lobby, slot: 0 });
+        self.clients.insert(
+            id,
+            Client {
+                nick,
+                room: self.lobby,
+                slot: 0,
+            },
+        );
         self.enter_room(id, self.lobby);
         let nick = &self.clients[&id].nick;
         compose(
             &mut self.line,
-            &["* welcome to mio-chat, you are ", nick, "; ", &self.clients.len().to_string(), " online; /help for commands"],
+            &[
+                "* welcome to mio-chat, you are ",
+                nick,
+                "; ",
+                &self.clients.len().to_string(),
+                " online; /help for commands",
+            ],
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", nick, " joined"]);
@@ -218,7 +231,11 @@ impl Chat {
 
     fn members(&self, room: RoomId) -> RoomMembers<'_> {
         let r = &self.rooms[room];
-        RoomMembers { room, version: r.version, members: &r.members }
+        RoomMembers {
+            room,
+            version: r.version,
+            members: &r.members,
+        }
     }
 
     fn unused_guest_nick(&mut self) -> String {
@@ -238,7 +255,11 @@ impl Chat {
             return id;
         }
         self.next_version += 1;
-        let id = self.rooms.insert(Room { name: name.to_string(), members: Vec::new(), version: self.next_version });
+        let id = self.rooms.insert(Room {
+            name: name.to_string(),
+            members: Vec::new(),
+            version: self.next_version,
+        });
         self.room_ids.insert(key, id);
         id
     }

@@ -69,7 +69,13 @@ pub fn parse(line: &str) -> Result<Command<'_>, CommandError<'_>> {
     }
     let (name, args) = split_word(rest);
     let args = args.trim();
-    let required = |usage| if args.is_empty() { Err(CommandError::Usage(usage)) } else { Ok(args) };
+    let required = |usage| {
+        if args.is_empty() {
+            Err(CommandError::Usage(usage))
+        } else {
+            Ok(args)
+        }
+    };
     match name.to_ascii_lowercase().as_str() {
         "nick" => required("/nick NAME").map(Command::Nick),
         "who" => Ok(Command::Who),
@@ -134,9 +140,18 @@ mod tests {
         assert_eq!(parse("/me waves  twice"), Ok(Command::Me("waves  twice")));
         assert_eq!(
             parse("/msg bob hi  there "),
-            Ok(Command::Msg { to: "bob", text: "hi  there" })
+            Ok(Command::Msg {
+                to: "bob",
+                text: "hi  there"
+            })
         );
-        assert_eq!(parse("/msg\tbob\thi"), Ok(Command::Msg { to: "bob", text: "hi" }));
+        assert_eq!(
+            parse("/msg\tbob\thi"),
+            Ok(Command::Msg {
+                to: "bob",
+                text: "hi"
+            })
+        );
     }
 
     #[test]

@@ -198,8 +198,7 @@ impl Decoder {
     /// An unterminated line is known to be too long once it cannot end within the limit:
     /// more than `limit` bytes of text plus a possible `\r` waiting for its `\n`.
     fn is_over_limit_unterminated(&self, partial: &[u8]) -> bool {
-        partial.len() > self.limit + 1
-            || (partial.len() == self.limit + 1 && partial.last() != Some(&b'\r'))
+        partial.len() > self.limit + 1 || (partial.len() == self.limit + 1 && partial.last() != Some(&b'\r'))
     }
 }
 

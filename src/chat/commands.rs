@@ -4,7 +4,13 @@ use super::{compose, Chat, ClientId, Outbox, ServerCounters};
 use crate::command::{is_valid_name, Command, MAX_NAME_LEN};
 
 impl Chat {
-    pub(super) fn run_command(&mut self, id: ClientId, cmd: Command<'_>, counters: &ServerCounters, out: &mut impl Outbox) {
+    pub(super) fn run_command(
+        &mut self,
+        id: ClientId,
+        cmd: Command<'_>,
+        counters: &ServerCounters,
+        out: &mut impl Outbox,
+    ) {
         match cmd {
             Command::Say(text) => self.say(id, text, out),
             Command::Nick(name) => self.change_nick(id, name, out),
@@ -36,7 +42,10 @@ impl Chat {
         if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
             return self.error_to(id, &format!("nick {name} is taken"), out);
         }
-        let client = self.clients.get_mut(&id).expect("handle() checked the client exists");
+        let client = self
+            .clients
+            .get_mut(&id)
+            .expect("handle() checked the client exists");
         if client.nick == name {
             return self.error_to(id, &format!("you are already {name}"), out);
         }
@@ -51,7 +60,12 @@ impl Chat {
     /// `/who`: the current room's nicks, sorted.
     fn list_room(&mut self, id: ClientId, out: &mut impl Outbox) {
         let room = &self.rooms[self.clients[&id].room];
-        let mut nicks: Vec<&str> = room.members.iter().filter_map(|m| self.clients.get(m)).map(|c| c.nick.as_str()).collect();
+        let mut nicks: Vec<&str> = room
+            .members
+            .iter()
+            .filter_map(|m| self.clients.get(m))
+            .map(|c| c.nick.as_str())
+            .collect();
         nicks.sort_by_key(|n| n.to_ascii_lowercase());
         let text = format!("* online ({}): {}", nicks.len(), nicks.join(", "));
         out.to_client(id, &text);
@@ -64,7 +78,10 @@ impl Chat {
         };
         self.messages_relayed += 1;
         let target_nick = &self.clients[&target].nick;
-        compose(&mut self.line, &["[pm from ", &self.clients[&id].nick, "] ", text]);
+        compose(
+            &mut self.line,
+            &["[pm from ", &self.clients[&id].nick, "] ", text],
+        );
         out.to_client(target, &self.line);
         compose(&mut self.line, &["[pm to ", target_nick, "] ", text]);
         out.to_client(id, &self.line);
@@ -95,7 +112,11 @@ impl Chat {
 
     /// `/rooms`: every room with its member count, sorted by name.
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let mut rooms: Vec<(&str, usize)> = self.rooms.iter().map(|(_, r)| (r.name.as_str(), r.members.len())).collect();
+        let mut rooms: Vec<(&str, usize)> = self
+            .rooms
+            .iter()
+            .map(|(_, r)| (r.name.as_str(), r.members.len()))
+            .collect();
         rooms.sort_by_key(|(name, _)| name.to_ascii_lowercase());
         let list: Vec<String> = rooms.iter().map(|(name, n)| format!("{name} ({n})")).collect();
         out.to_client(id, &format!("* rooms ({}): {}", rooms.len(), list.join(", ")));

@@ -31,7 +31,10 @@ impl Recorder {
 }
 
 fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
-    let mut chat = Chat::new(ChatConfig { echo, max_message: 100 });
+    let mut chat = Chat::new(ChatConfig {
+        echo,
+        max_message: 100,
+    });
     let mut out = Recorder::default();
     for id in 0..n {
         chat.connect(id, &mut out);
@@ -48,7 +51,10 @@ fn send(chat: &mut Chat, out: &mut Recorder, id: ClientId, text: &str) {
 fn newcomer_gets_welcome_and_lobby_gets_join_notice() {
     let (mut chat, mut out) = chat_with(1, false);
     chat.connect(7, &mut out);
-    assert_eq!(out.take(7), ["* welcome to mio-chat, you are guest2; 2 online; /help for commands"]);
+    assert_eq!(
+        out.take(7),
+        ["* welcome to mio-chat, you are guest2; 2 online; /help for commands"]
+    );
     assert_eq!(out.take(0), ["* guest2 joined"]);
 }
 
@@ -110,7 +116,10 @@ fn nicks_are_unique_ignoring_case_but_own_case_may_change() {
 fn invalid_nick_is_refused_with_the_rule() {
     let (mut chat, mut out) = chat_with(1, false);
     send(&mut chat, &mut out, 0, "/nick bad nick");
-    assert_eq!(out.take(0), ["! invalid nick 'bad nick': use 1-32 letters, digits, _ or -"]);
+    assert_eq!(
+        out.take(0),
+        ["! invalid nick 'bad nick': use 1-32 letters, digits, _ or -"]
+    );
     send(&mut chat, &mut out, 0, &format!("/nick {}", "x".repeat(33)));
     assert!(out.take(0)[0].starts_with("! invalid nick"));
 }
@@ -189,7 +198,10 @@ fn join_errors() {
     send(&mut chat, &mut out, 0, "/join LOBBY");
     assert_eq!(out.take(0), ["! you are already in lobby"]);
     send(&mut chat, &mut out, 0, "/join no way");
-    assert_eq!(out.take(0), ["! invalid room name 'no way': use 1-32 letters, digits, _ or -"]);
+    assert_eq!(
+        out.take(0),
+        ["! invalid room name 'no way': use 1-32 letters, digits, _ or -"]
+    );
     send(&mut chat, &mut out, 0, "/join");
     assert_eq!(out.take(0), ["! usage: /join ROOM"]);
 }
@@ -243,7 +255,10 @@ fn help_lists_commands_and_limits() {
     let (mut chat, mut out) = chat_with(1, false);
     send(&mut chat, &mut out, 0, "/help");
     let help = out.take(0);
-    assert!(help[0].starts_with("* commands: /nick NAME, /who, /msg NAME TEXT"), "{help:?}");
+    assert!(
+        help[0].starts_with("* commands: /nick NAME, /who, /msg NAME TEXT"),
+        "{help:?}"
+    );
     assert!(help[1].contains("messages up to 100 bytes"), "{help:?}");
     assert!(help[1].contains("1-32 of A-Z a-z 0-9 _ -"), "{help:?}");
 }
@@ -252,7 +267,11 @@ fn help_lists_commands_and_limits() {
 fn stats_reports_counters() {
     let (mut chat, mut out) = chat_with(2, false);
     send(&mut chat, &mut out, 0, "hi");
-    let counters = ServerCounters { uptime: Duration::from_secs(61), bytes_out: 1234, slow_dropped: 2 };
+    let counters = ServerCounters {
+        uptime: Duration::from_secs(61),
+        bytes_out: 1234,
+        slow_dropped: 2,
+    };
     chat.handle(0, "/stats", &counters, &mut out);
     assert_eq!(
         out.take(0),

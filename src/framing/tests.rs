@@ -35,7 +35,11 @@ fn assert_every_split_decodes_to(framing: Framing, limit: usize, stream: &[u8], 
         assert_eq!(got, want, "split at {cut}");
     }
     let bytes: Vec<&[u8]> = stream.chunks(1).collect();
-    assert_eq!(decode_chunks(framing, limit, &bytes).unwrap(), want, "one byte at a time");
+    assert_eq!(
+        decode_chunks(framing, limit, &bytes).unwrap(),
+        want,
+        "one byte at a time"
+    );
 }
 
 fn frame(text: &str) -> Vec<u8> {
@@ -71,7 +75,10 @@ fn detect_on_every_prefix_of_a_frame_is_frames_or_undecided() {
     let stream = frame("hello");
     for end in 0..=stream.len() {
         let got = detect(&stream[..end]);
-        assert!(got.is_none() || got == Some(Framing::Frames), "prefix {end}: {got:?}");
+        assert!(
+            got.is_none() || got == Some(Framing::Frames),
+            "prefix {end}: {got:?}"
+        );
     }
 }
 
@@ -116,15 +123,24 @@ fn lines_decode_at_every_split_point() {
 
 #[test]
 fn only_one_trailing_carriage_return_is_dropped() {
-    assert_eq!(decode_chunks(Framing::Lines, 100, &[b"a\r\r\n"]).unwrap(), ["a\r"]);
-    assert_eq!(decode_chunks(Framing::Lines, 100, &[b"a\rb\n"]).unwrap(), ["a\rb"]);
+    assert_eq!(
+        decode_chunks(Framing::Lines, 100, &[b"a\r\r\n"]).unwrap(),
+        ["a\r"]
+    );
+    assert_eq!(
+        decode_chunks(Framing::Lines, 100, &[b"a\rb\n"]).unwrap(),
+        ["a\rb"]
+    );
 }
 
 #[test]
 fn line_limit_counts_text_without_crlf() {
     assert_eq!(decode_chunks(Framing::Lines, 3, &[b"abc\r\n"]).unwrap(), ["abc"]);
     assert_eq!(decode_chunks(Framing::Lines, 3, &[b"abc\n"]).unwrap(), ["abc"]);
-    assert_eq!(decode_chunks(Framing::Lines, 3, &[b"abcd\n"]).unwrap(), ["!too long"]);
+    assert_eq!(
+        decode_chunks(Framing::Lines, 3, &[b"abcd\n"]).unwrap(),
+        ["!too long"]
+    );
 }
 
 #[test]
@@ -144,7 +160,10 @@ fn over_long_line_is_reported_before_its_newline_arrives() {
 #[test]
 fn discarding_keeps_going_across_many_reads() {
     let chunks: [&[u8]; 4] = [b"0123456789", b"0123456789", b"tail\nnext", b"\n"];
-    assert_eq!(decode_chunks(Framing::Lines, 4, &chunks).unwrap(), ["!too long", "next"]);
+    assert_eq!(
+        decode_chunks(Framing::Lines, 4, &chunks).unwrap(),
+        ["!too long", "next"]
+    );
 }
 
 #[test]

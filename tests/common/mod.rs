@@ -1,0 +1,266 @@
+//! Shared helpers for integration tests: start the real `mio-chat serve` on
+//! `127.0.0.1:0`, read its `listening on` line, and talk to it over real sockets the way
+//! netcat (lines) or the bundled client (frames) would.
+#![allow(dead_code)] // each test crate uses a different part of this module
+
+use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
+use std::net::{Shutdown, SocketAddr, TcpStream};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// How long a test waits for something that should arrive.
+pub const PATIENCE: Duration = Duration::from_secs(10);
+
+/// The path of the binary under test.
+pub fn bin() -> &'static str {
+    env!("CARGO_BIN_EXE_mio-chat")
+}
+
+/// A running `mio-chat serve`, killed when dropped.
+pub struct Server {
+    child: Child,
+    /// The address it is listening on.
+    pub addr: SocketAddr,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Starts `mio-chat serve 127.0.0.1:0 ARGS...` and waits for its `listening on` line.
+    pub fn start(args: &[&str]) -> Server {
+        let mut cmd = Command::new(bin());
+        cmd.arg("serve").arg("127.0.0.1:0").args(args);
+        Server::start_command(cmd)
+    }
+
+    /// Starts a prepared `mio-chat serve` command and waits for its `listening on` line.
+    pub fn start_command(mut cmd: Command) -> Server {
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("start mio-chat");
+        let mut stderr = BufReader::new(child.stderr.take().expect("piped stderr"));
+        let mut first = String::new();
+        stderr.read_line(&mut first).expect("read the listening line");
+        let addr = first
+            .trim()
+            .strip_prefix("mio-chat listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line: {first:?}"))
+            .parse()
+            .expect("listening address");
+        let log = Arc::new(Mutex::new(String::new()));
+        let sink = Arc::clone(&log);
+        std::thread::spawn(move || {
+            let mut line = String::new();
+            while stderr.read_line(&mut line).map(|n| n > 0).unwrap_or(false) {
+                sink.lock().unwrap().push_str(&line);
+                line.clear();
+            }
+        });
+        Server { child, addr, stderr: log }
+    }
+
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// What the server wrote to stderr after its first line, so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// A netcat-style client that has read its welcome.
+    pub fn lines(&self) -> Client {
+        let mut c = Client::connect(self.addr, Framing::Lines);
+        c.send_raw(b"\n"); // an empty line decides the framing at once and is ignored
+        c.expect_prefix("* welcome to mio-chat");
+        c
+    }
+
+    /// A frames client (empty hello frame sent) that has read its welcome.
+    pub fn frames(&self) -> Client {
+        let mut c = Client::connect(self.addr, Framing::Frames);
+        c.send_raw(&[0, 0, 0, 0]);
+        c.expect_prefix("* welcome to mio-chat");
+        c
+    }
+
+    /// Sends a signal to the server (e.g. `libc::SIGTERM`).
+    pub fn signal(&self, signal: i32) {
+        let ok = unsafe { libc::kill(self.child.id() as i32, signal) } == 0;
+        assert!(ok, "kill({signal}) failed");
+    }
+
+    /// Waits for the server to exit, at most `PATIENCE`.
+    pub fn wait(&mut self) -> ExitStatus {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(status) = self.child.try_wait().expect("try_wait") {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "server did not exit; stderr:\n{}", self.stderr());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The framing a test client speaks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Framing {
+    /// `u32` little-endian length + payload.
+    Frames,
+    /// `\n`-terminated text.
+    Lines,
+}
+
+/// A blocking test client with a read timeout.
+pub struct Client {
+    /// The socket, for tests that need raw access.
+    pub stream: TcpStream,
+    framing: Framing,
+    inbox: Vec<u8>,
+}
+
+impl Client {
+    /// Connects without sending anything.
+    pub fn connect(addr: SocketAddr, framing: Framing) -> Client {
+        let stream = TcpStream::connect(addr).expect("connect");
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Client { stream, framing, inbox: Vec::new() }
+    }
+
+    /// Sends one message in this client's framing.
+    pub fn send(&mut self, text: &str) {
+        let bytes = encode(self.framing, text.as_bytes());
+        self.send_raw(&bytes);
+    }
+
+    /// Writes raw bytes.
+    pub fn send_raw(&mut self, bytes: &[u8]) {
+        self.stream.write_all(bytes).expect("write");
+    }
+
+    /// The next message, or `None` on EOF. Panics after `PATIENCE` with nothing.
+    pub fn recv(&mut self) -> Option<String> {
+        self.recv_within(PATIENCE).unwrap_or_else(|| panic!("no message within {PATIENCE:?}"))
+    }
+
+    /// The next message: `Some(None)` on EOF, `None` if nothing came within `wait`.
+    pub fn recv_within(&mut self, wait: Duration) -> Option<Option<String>> {
+        let deadline = Instant::now() + wait;
+        loop {
+            if let Some(msg) = self.take_message() {
+                return Some(Some(msg));
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return None;
+            }
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            let mut buf = [0u8; 64 * 1024];
+            match self.stream.read(&mut buf) {
+                Ok(0) => return Some(None),
+                Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return None,
+                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(None),
+                Err(e) => panic!("read: {e}"),
+            }
+        }
+    }
+
+    /// The next message, which must exist (not EOF).
+    pub fn next(&mut self) -> String {
+        self.recv().expect("connection closed while a message was expected")
+    }
+
+    /// Asserts the next message equals `want`.
+    pub fn expect(&mut self, want: &str) {
+        assert_eq!(self.next(), want);
+    }
+
+    /// Asserts the next message starts with `prefix`; returns it.
+    pub fn expect_prefix(&mut self, prefix: &str) -> String {
+        let got = self.next();
+        assert!(got.starts_with(prefix), "expected {prefix:?}..., got {got:?}");
+        got
+    }
+
+    /// Skips messages until one equals `want` (at most `PATIENCE`).
+    pub fn wait_for(&mut self, want: &str) {
+        loop {
+            match self.recv() {
+                Some(m) if m == want => return,
+                Some(_) => continue,
+                None => panic!("EOF while waiting for {want:?}"),
+            }
+        }
+    }
+
+    /// Asserts nothing arrives within `wait`.
+    pub fn expect_silence(&mut self, wait: Duration) {
+        if let Some(got) = self.recv_within(wait) {
+            panic!("expected silence, got {got:?}");
+        }
+    }
+
+    /// Asserts the server closes the connection (after any messages, which are returned).
+    pub fn expect_eof(&mut self) -> Vec<String> {
+        let mut before = Vec::new();
+        while let Some(m) = self.recv() {
+            before.push(m);
+        }
+        before
+    }
+
+    /// Asks `/who`-style round trip: sends `/nick NAME` and waits for the confirmation.
+    pub fn set_nick(&mut self, nick: &str) {
+        self.send(&format!("/nick {nick}"));
+        loop {
+            let m = self.next();
+            if m.ends_with(&format!(" is now {nick}")) {
+                return;
+            }
+        }
+    }
+
+    /// Half-closes the sending side.
+    pub fn shutdown_write(&mut self) {
+        self.stream.shutdown(Shutdown::Write).expect("shutdown");
+    }
+
+    fn take_message(&mut self) -> Option<String> {
+        let (text, used) = match self.framing {
+            Framing::Lines => {
+                let nl = self.inbox.iter().position(|&b| b == b'\n')?;
+                let line = &self.inbox[..nl];
+                (line.strip_suffix(b"\r").unwrap_or(line).to_vec(), nl + 1)
+            }
+            Framing::Frames => {
+                let header: [u8; 4] = self.inbox.get(..4)?.try_into().unwrap();
+                let len = u32::from_le_bytes(header) as usize;
+                let text = self.inbox.get(4..4 + len)?.to_vec();
+                (text, 4 + len)
+            }
+        };
+        self.inbox.drain(..used);
+        Some(String::from_utf8(text).expect("server sent invalid UTF-8"))
+    }
+}
+
+/// `text` as one message in `framing`.
+pub fn encode(framing: Framing, text: &[u8]) -> Vec<u8> {
+    match framing {
+        Framing::Lines => [text, b"\n"].concat(),
+        Framing::Frames => [&(text.len() as u32).to_le_bytes()[..], text].concat(),
+    }
+}
