@@ -39,7 +39,11 @@ pub fn exit_code(outcome: Outcome) -> ExitCode {
 
 /// Parses the flags in `args` with `opts`; `--help` prints `usage` and the options.
 /// Returns `None` when help was printed.
-pub fn parse_flags(opts: &getopts::Options, args: &[String], usage: &str) -> Result<Option<getopts::Matches>, Failure> {
+pub fn parse_flags(
+    opts: &getopts::Options,
+    args: &[String],
+    usage: &str,
+) -> Result<Option<getopts::Matches>, Failure> {
     let matches = opts.parse(args).map_err(|e| Failure::Usage(e.to_string()))?;
     if matches.opt_present("h") {
         println!("{}", opts.usage(usage));
