@@ -9,5 +9,6 @@
 
 pub mod chat;
 pub mod command;
+pub mod fanout;
 pub mod framing;
 pub mod text;

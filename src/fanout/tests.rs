@@ -1,0 +1,134 @@
+//! Fan-out composition: who gets which bytes, in which order, in how many spans.
+
+use super::*;
+
+/// The bytes `id` would be sent this turn.
+fn bytes_for(fanout: &Fanout, id: ClientId) -> Vec<u8> {
+    let Some((framing, spans)) = fanout.pending(id) else { return Vec::new() };
+    let arena = fanout.arena(framing);
+    spans.iter().flat_map(|s| arena[s.start..s.end].iter().copied()).collect()
+}
+
+fn lines(fanout: &Fanout, id: ClientId) -> String {
+    String::from_utf8(bytes_for(fanout, id)).unwrap()
+}
+
+fn room<'a>(members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
+    RoomMembers { room: 0, version, members }
+}
+
+fn lines_fanout(n: usize) -> Fanout {
+    let mut f = Fanout::new();
+    for id in 0..n {
+        f.add_recipient(id, Framing::Lines);
+    }
+    f
+}
+
+#[test]
+fn broadcast_reaches_every_member_but_the_sender_in_one_span() {
+    let mut f = lines_fanout(3);
+    let members = [0, 1, 2];
+    f.to_room(room(&members, 1), Some(0), "a: 1");
+    f.to_room(room(&members, 1), Some(1), "b: 2");
+    f.to_room(room(&members, 1), Some(0), "a: 3");
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "b: 2\n");
+    assert_eq!(lines(&f, 1), "a: 1\na: 3\n");
+    assert_eq!(lines(&f, 2), "a: 1\nb: 2\na: 3\n");
+    assert_eq!(f.pending(2).unwrap().1.len(), 1, "a quiet member gets one contiguous span");
+    let mut dirty = f.dirty().to_vec();
+    dirty.sort();
+    assert_eq!(dirty, [0, 1, 2]);
+}
+
+#[test]
+fn each_framing_gets_its_own_encoding() {
+    let mut f = Fanout::new();
+    f.add_recipient(0, Framing::Frames);
+    f.add_recipient(1, Framing::Lines);
+    f.to_room(room(&[0, 1], 1), None, "hi");
+    f.finish_turn();
+    assert_eq!(bytes_for(&f, 0), [2, 0, 0, 0, b'h', b'i']);
+    assert_eq!(bytes_for(&f, 1), b"hi\n");
+}
+
+#[test]
+fn direct_message_keeps_its_place_after_earlier_broadcasts() {
+    let mut f = lines_fanout(2);
+    f.to_room(room(&[0, 1], 1), Some(0), "x: before");
+    f.to_client(1, "[pm from x] secret");
+    f.to_room(room(&[0, 1], 1), Some(0), "x: after");
+    f.finish_turn();
+    assert_eq!(lines(&f, 1), "x: before\n[pm from x] secret\nx: after\n");
+}
+
+#[test]
+fn membership_change_resolves_the_batch_for_the_old_members() {
+    let mut f = lines_fanout(3);
+    f.to_room(room(&[0, 1], 1), None, "before join");
+    f.to_room(room(&[0, 1, 2], 2), None, "after join");
+    f.to_room(room(&[0, 2], 3), None, "after leave");
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "before join\nafter join\nafter leave\n");
+    assert_eq!(lines(&f, 1), "before join\nafter join\n");
+    assert_eq!(lines(&f, 2), "after join\nafter leave\n");
+}
+
+#[test]
+fn rooms_do_not_see_each_other() {
+    let mut f = lines_fanout(2);
+    f.to_room(RoomMembers { room: 0, version: 1, members: &[0] }, None, "in zero");
+    f.to_room(RoomMembers { room: 5, version: 2, members: &[1] }, None, "in five");
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "in zero\n");
+    assert_eq!(lines(&f, 1), "in five\n");
+}
+
+#[test]
+fn clients_without_a_framing_get_nothing() {
+    let mut f = lines_fanout(1);
+    f.to_room(room(&[0, 7], 1), None, "hi");
+    f.to_client(8, "lost");
+    f.finish_turn();
+    assert_eq!(f.pending(7), None);
+    assert_eq!(f.dirty(), [0]);
+}
+
+#[test]
+fn removed_recipient_keeps_the_order_for_others_and_gets_nothing() {
+    let mut f = lines_fanout(2);
+    f.to_room(room(&[0, 1], 1), None, "one");
+    f.remove_recipient(1);
+    f.to_room(room(&[0], 2), None, "two");
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "one\ntwo\n");
+    assert_eq!(f.pending(1), None);
+}
+
+#[test]
+fn a_room_of_only_the_sender_encodes_nothing() {
+    let mut f = lines_fanout(1);
+    f.to_room(room(&[0], 1), Some(0), "alone");
+    f.finish_turn();
+    assert!(f.arena(Framing::Lines).is_empty());
+    assert!(f.dirty().is_empty());
+}
+
+#[test]
+fn clear_turn_starts_afresh_and_shared_buffers_outlive_it() {
+    let mut f = lines_fanout(1);
+    f.to_client(0, "first");
+    f.close(0);
+    f.finish_turn();
+    let shared = f.shared(Framing::Lines);
+    assert_eq!(&shared[..], b"first\n");
+    assert_eq!(f.closes(), [0]);
+    f.clear_turn();
+    assert!(f.dirty().is_empty() && f.closes().is_empty());
+    f.to_client(0, "second");
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "second\n");
+    assert_eq!(&shared[..], b"first\n");
+    assert_eq!(&f.shared(Framing::Lines)[..], b"second\n");
+}
