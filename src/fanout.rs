@@ -73,7 +73,10 @@ impl Fanout {
         if self.recipients.len() <= id {
             self.recipients.resize_with(id + 1, Recipient::default);
         }
-        self.recipients[id] = Recipient { framing: Some(framing), pending: Vec::new() };
+        self.recipients[id] = Recipient {
+            framing: Some(framing),
+            pending: Vec::new(),
+        };
     }
 
     /// Stops delivering to `id`: what is pending for it is dropped.
@@ -137,11 +140,16 @@ impl Fanout {
         let arena = &mut self.arenas[framing.index()];
         let start = arena.len();
         framing.encode_into(text.as_bytes(), arena);
-        Span { start, end: arena.len() }
+        Span {
+            start,
+            end: arena.len(),
+        }
     }
 
     fn push_span(&mut self, id: ClientId, span: Span) {
-        let Some(r) = self.recipients.get_mut(id) else { return };
+        let Some(r) = self.recipients.get_mut(id) else {
+            return;
+        };
         if r.pending.is_empty() {
             self.dirty.push(id);
         }
@@ -168,7 +176,9 @@ impl Fanout {
             }
         }
         for &member in &batch.members {
-            let Some(r) = self.recipients.get_mut(member) else { continue };
+            let Some(r) = self.recipients.get_mut(member) else {
+                continue;
+            };
             let Some(framing) = r.framing else { continue };
             let f = framing.index();
             let was_idle = r.pending.is_empty();
@@ -201,7 +211,9 @@ impl Outbox for Fanout {
     fn to_client(&mut self, id: ClientId, text: &str) {
         // Room batches made earlier must reach this client before this message does.
         self.resolve_rooms();
-        let Some(framing) = self.recipients.get(id).and_then(|r| r.framing) else { return };
+        let Some(framing) = self.recipients.get(id).and_then(|r| r.framing) else {
+            return;
+        };
         let span = self.encode(framing, text);
         self.push_span(id, span);
     }
@@ -217,7 +229,10 @@ impl Outbox for Fanout {
         if !batch.entries.is_empty() && batch.version != room.version {
             self.resolve_room(room.room);
         }
-        let spans = [self.encode(Framing::Frames, text), self.encode(Framing::Lines, text)];
+        let spans = [
+            self.encode(Framing::Frames, text),
+            self.encode(Framing::Lines, text),
+        ];
         let batch = &mut self.rooms[room.room];
         if batch.entries.is_empty() {
             batch.version = room.version;

@@ -5,10 +5,15 @@
 //! - [`text`]: cleaning text so it is safe to relay and show.
 //! - [`command`]: parsing a line into a chat message or a `/command`.
 //! - [`chat`]: nicks, rooms and commands as "input from X -> messages to these targets".
+//! - [`fanout`]: one loop turn's output, encoded once per framing and batched per recipient.
+//!
+//! The event loop owns the sockets:
+//! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
 #![deny(missing_docs, rust_2018_idioms)]
 
 pub mod chat;
 pub mod command;
 pub mod fanout;
 pub mod framing;
+pub mod server;
 pub mod text;

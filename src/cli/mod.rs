@@ -15,6 +15,7 @@ pub enum Failure {
     /// Something went wrong while running: exit 1.
     Runtime(String),
     /// Already reported; exit with this status.
+    #[allow(dead_code)] // until a subcommand reports its own outcome
     Status(u8),
 }
 

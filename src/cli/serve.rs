@@ -1,8 +1,115 @@
-//! `mio-chat serve`: not written yet.
+//! `mio-chat serve`: flags in, a configured [`Server`] running, errors out as one line.
 
-use super::{Failure, Outcome};
+use super::{address, flag, init_logging, parse_flags, Failure, Outcome};
+use log::info;
+use mio_chat::framing::{Framing, DEFAULT_MAX_MESSAGE, MAX_MESSAGE_LIMIT};
+use mio_chat::server::{self, listener, Config, Server};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+const USAGE: &str = "usage: mio-chat serve [ADDR] [options]\n\n\
+Runs the chat server on ADDR (default 127.0.0.1:1234; port 0 picks a free port).\n\
+Clients connect with netcat/telnet (lines) or `mio-chat connect` (frames).";
+
+fn options() -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    opts.optflag("h", "help", "show this help");
+    opts.optopt(
+        "",
+        "max-message",
+        "longest message in bytes (default 65536, at most 16777216)",
+        "BYTES",
+    );
+    opts.optopt(
+        "",
+        "framing",
+        "auto (detect per connection, default), frames or lines",
+        "MODE",
+    );
+    opts.optopt(
+        "",
+        "detect-ms",
+        "wait this long for a silent client before using lines (default 250)",
+        "MS",
+    );
+    opts.optflag("", "echo", "send clients their own chat lines back");
+    opts.optopt(
+        "",
+        "max-backlog",
+        "queued output that gets a client dropped as too slow (default 1048576)",
+        "BYTES",
+    );
+    opts.optopt("", "max-clients", "clients served at once (default 10000)", "N");
+    opts.optopt(
+        "",
+        "stats-interval",
+        "log a line of counters (info level) every SECS",
+        "SECS",
+    );
+    opts
+}
 
 /// Runs `mio-chat serve` with its arguments (after the subcommand).
-pub fn main(_args: &[String]) -> Outcome {
-    Err(Failure::Runtime("serve is not implemented yet".to_string()))
+pub fn main(args: &[String]) -> Outcome {
+    let Some(matches) = parse_flags(&options(), args, USAGE)? else {
+        return Ok(());
+    };
+    let config = config_from(&matches)?;
+    init_logging();
+    let server = Server::bind(config.clone())
+        .map_err(|e| Failure::Runtime(format!("cannot listen on {}: {e}", config.addr)))?;
+    let bound = server
+        .local_addr()
+        .map_err(|e| Failure::Runtime(format!("listening address: {e}")))?;
+    eprintln!("mio-chat listening on {bound}");
+    match listener::raise_fd_limit() {
+        Ok(limit) => info!("file descriptor limit: {limit}"),
+        Err(e) => log::warn!("cannot raise the file descriptor limit: {e}"),
+    }
+    server
+        .run()
+        .map_err(|e| Failure::Runtime(format!("event loop failed: {e}")))
+}
+
+fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
+    let mut config = Config::new(resolve(&address(matches, "127.0.0.1:1234")?)?);
+    config.max_message = flag(matches, "max-message", DEFAULT_MAX_MESSAGE)?;
+    if config.max_message == 0 || config.max_message > MAX_MESSAGE_LIMIT {
+        return Err(Failure::Usage(format!(
+            "invalid value '{}' for --max-message: must be 1 to {MAX_MESSAGE_LIMIT}",
+            config.max_message
+        )));
+    }
+    config.framing = match matches.opt_str("framing").as_deref() {
+        None | Some("auto") => None,
+        Some("frames") => Some(Framing::Frames),
+        Some("lines") => Some(Framing::Lines),
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "invalid value '{other}' for --framing: use auto, frames or lines"
+            )))
+        }
+    };
+    config.detect = Duration::from_millis(flag(
+        matches,
+        "detect-ms",
+        server::DEFAULT_DETECT.as_millis() as u64,
+    )?);
+    config.echo = matches.opt_present("echo");
+    config.max_backlog = flag(matches, "max-backlog", server::DEFAULT_MAX_BACKLOG)?;
+    config.max_clients = flag(matches, "max-clients", server::DEFAULT_MAX_CLIENTS)?;
+    config.stats_interval = match flag::<f64>(matches, "stats-interval", 0.0)? {
+        secs if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
+        _ => None,
+    };
+    Ok(config)
+}
+
+/// `ADDR` as a socket address; host names are resolved (first address wins).
+fn resolve(addr: &str) -> Result<SocketAddr, Failure> {
+    let bad = |why: String| Failure::Usage(format!("invalid address '{addr}': {why}"));
+    let mut found = addr.to_socket_addrs().map_err(|e| bad(e.to_string()))?;
+    found
+        .next()
+        .ok_or_else(|| bad("it resolves to no address".to_string()))
 }

@@ -4,9 +4,14 @@ use super::*;
 
 /// The bytes `id` would be sent this turn.
 fn bytes_for(fanout: &Fanout, id: ClientId) -> Vec<u8> {
-    let Some((framing, spans)) = fanout.pending(id) else { return Vec::new() };
+    let Some((framing, spans)) = fanout.pending(id) else {
+        return Vec::new();
+    };
     let arena = fanout.arena(framing);
-    spans.iter().flat_map(|s| arena[s.start..s.end].iter().copied()).collect()
+    spans
+        .iter()
+        .flat_map(|s| arena[s.start..s.end].iter().copied())
+        .collect()
 }
 
 fn lines(fanout: &Fanout, id: ClientId) -> String {
@@ -14,7 +19,11 @@ fn lines(fanout: &Fanout, id: ClientId) -> String {
 }
 
 fn room<'a>(members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
-    RoomMembers { room: 0, version, members }
+    RoomMembers {
+        room: 0,
+        version,
+        members,
+    }
 }
 
 fn lines_fanout(n: usize) -> Fanout {
@@ -36,7 +45,11 @@ fn broadcast_reaches_every_member_but_the_sender_in_one_span() {
     assert_eq!(lines(&f, 0), "b: 2\n");
     assert_eq!(lines(&f, 1), "a: 1\na: 3\n");
     assert_eq!(lines(&f, 2), "a: 1\nb: 2\na: 3\n");
-    assert_eq!(f.pending(2).unwrap().1.len(), 1, "a quiet member gets one contiguous span");
+    assert_eq!(
+        f.pending(2).unwrap().1.len(),
+        1,
+        "a quiet member gets one contiguous span"
+    );
     let mut dirty = f.dirty().to_vec();
     dirty.sort();
     assert_eq!(dirty, [0, 1, 2]);
@@ -78,8 +91,24 @@ fn membership_change_resolves_the_batch_for_the_old_members() {
 #[test]
 fn rooms_do_not_see_each_other() {
     let mut f = lines_fanout(2);
-    f.to_room(RoomMembers { room: 0, version: 1, members: &[0] }, None, "in zero");
-    f.to_room(RoomMembers { room: 5, version: 2, members: &[1] }, None, "in five");
+    f.to_room(
+        RoomMembers {
+            room: 0,
+            version: 1,
+            members: &[0],
+        },
+        None,
+        "in zero",
+    );
+    f.to_room(
+        RoomMembers {
+            room: 5,
+            version: 2,
+            members: &[1],
+        },
+        None,
+        "in five",
+    );
     f.finish_turn();
     assert_eq!(lines(&f, 0), "in zero\n");
     assert_eq!(lines(&f, 1), "in five\n");

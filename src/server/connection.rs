@@ -1,0 +1,203 @@
+//! One client connection as the event loop sees it: its socket, where it is in its life,
+//! its unfinished input and its unwritten output.
+//!
+//! Life of a connection (see `docs/architecture.md`):
+//! `Detecting` (framing unknown, nothing sent) -> `Chatting` (in the chat) -> closed.
+//! A connection accepted over `--max-clients` is `rejecting`: once its framing is known it
+//! gets `! server full` and is closed. Connection code never removes itself: it reports
+//! what happened and the loop decides.
+
+use super::out_queue::{OutQueue, MAX_IOVECS};
+use crate::fanout::Span;
+use crate::framing::{Decoder, Framing};
+use mio::net::TcpStream;
+use std::io::{self, IoSlice, Read, Write};
+use std::net::SocketAddr;
+use std::rc::Rc;
+
+/// How a read pass over a socket ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum ReadEnd {
+    /// Read until `WouldBlock`: nothing more for now.
+    Drained,
+    /// Stopped at the per-turn budget with data possibly left: come back next turn.
+    BudgetSpent,
+    /// The peer closed its sending side (or the whole connection).
+    Eof,
+}
+
+/// A client connection.
+#[derive(Debug)]
+pub struct Connection {
+    /// The socket.
+    pub stream: TcpStream,
+    /// Who connected, for the log.
+    pub peer: SocketAddr,
+    /// Distinguishes this connection from later ones that reuse its slab key.
+    pub serial: u64,
+    /// `Some` once the framing is known.
+    pub decoder: Option<Decoder>,
+    /// Accepted over `--max-clients`: to be told `! server full` and closed.
+    pub rejecting: bool,
+    /// An incomplete message carried over to the next read; empty (and unallocated)
+    /// most of the time, so idle connections hold no read buffer.
+    pub partial: Vec<u8>,
+    /// Output the socket has not taken yet.
+    pub out: OutQueue,
+    /// WRITABLE interest is registered (only while `out` is not empty).
+    pub wants_writable: bool,
+    /// Being closed at the end of this turn; ignore further input.
+    pub closing: bool,
+    /// On the loop's list of connections to read again next turn.
+    pub read_again: bool,
+}
+
+impl Connection {
+    /// A freshly accepted connection whose framing is not known yet.
+    pub fn new(stream: TcpStream, peer: SocketAddr, serial: u64, rejecting: bool) -> Self {
+        Connection {
+            stream,
+            peer,
+            serial,
+            decoder: None,
+            rejecting,
+            partial: Vec::new(),
+            out: OutQueue::default(),
+            wants_writable: false,
+            closing: false,
+            read_again: false,
+        }
+    }
+
+    /// The framing, once known.
+    pub fn framing(&self) -> Option<Framing> {
+        self.decoder.as_ref().map(Decoder::framing)
+    }
+
+    /// Appends what the socket has to `buf`, at most `budget` bytes.
+    ///
+    /// # Errors
+    /// A read error other than `WouldBlock`/`Interrupted` (e.g. a reset).
+    pub fn read_into(&mut self, buf: &mut Vec<u8>, budget: usize) -> io::Result<ReadEnd> {
+        let limit = buf.len() + budget;
+        while buf.len() < limit {
+            let len = buf.len();
+            buf.resize(limit.min(len + READ_CHUNK), 0);
+            let result = self.stream.read(&mut buf[len..]);
+            let n = *result.as_ref().unwrap_or(&0);
+            buf.truncate(len + n);
+            match result {
+                Ok(0) => return Ok(ReadEnd::Eof),
+                Ok(_) => continue,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(ReadEnd::BudgetSpent)
+    }
+
+    /// Sends this turn's output: `spans` of `arena`. Written at once if nothing is
+    /// queued before it; the rest is queued as references into the turn's shared buffer
+    /// (made by `shared` only if needed). Returns bytes written.
+    ///
+    /// # Errors
+    /// A write error other than `WouldBlock`/`Interrupted`.
+    pub fn send_turn(
+        &mut self,
+        arena: &[u8],
+        spans: &[Span],
+        shared: impl FnOnce() -> Rc<[u8]>,
+    ) -> io::Result<usize> {
+        let mut written = 0;
+        let mut next = 0; // first span not fully written
+        let mut offset = 0; // bytes of spans[next] already written
+        if self.out.is_empty() {
+            while next < spans.len() {
+                let n = match write_spans(&mut self.stream, arena, &spans[next..], offset) {
+                    Ok(n) => n,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => return Err(e),
+                };
+                written += n;
+                let before = (next, offset);
+                (next, offset) = advance(spans, next, offset, n);
+                if n == 0 || (next, offset) == before {
+                    break;
+                }
+            }
+        }
+        if next < spans.len() {
+            let buf = shared();
+            let first = spans[next];
+            // The first span's written part was whole messages or a prefix of one; the
+            // queue only needs to know that the span itself began at a boundary.
+            self.out.push(Rc::clone(&buf), first.start, first.end);
+            self.out.skip(offset);
+            for span in &spans[next + 1..] {
+                self.out.push(Rc::clone(&buf), span.start, span.end);
+            }
+        }
+        Ok(written)
+    }
+}
+
+/// Bytes asked of the kernel per `read` call.
+const READ_CHUNK: usize = 64 * 1024;
+
+/// One `writev` of `spans` (the first starting `offset` bytes in).
+fn write_spans(sink: &mut impl Write, arena: &[u8], spans: &[Span], offset: usize) -> io::Result<usize> {
+    let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
+    let mut count = 0;
+    for (slot, span) in slices.iter_mut().zip(spans) {
+        let start = if count == 0 {
+            span.start + offset
+        } else {
+            span.start
+        };
+        *slot = IoSlice::new(&arena[start..span.end]);
+        count += 1;
+    }
+    sink.write_vectored(&slices[..count])
+}
+
+/// Moves the position `(span index, offset in it)` forward by `n` written bytes.
+fn advance(spans: &[Span], mut next: usize, mut offset: usize, mut n: usize) -> (usize, usize) {
+    while n > 0 && next < spans.len() {
+        let left = spans[next].end - spans[next].start - offset;
+        if n < left {
+            return (next, offset + n);
+        }
+        n -= left;
+        next += 1;
+        offset = 0;
+    }
+    (next, offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn advance_walks_across_spans() {
+        let spans = [Span { start: 0, end: 3 }, Span { start: 10, end: 12 }];
+        assert_eq!(advance(&spans, 0, 0, 0), (0, 0));
+        assert_eq!(advance(&spans, 0, 0, 2), (0, 2));
+        assert_eq!(advance(&spans, 0, 2, 1), (1, 0));
+        assert_eq!(advance(&spans, 0, 1, 3), (1, 1));
+        assert_eq!(advance(&spans, 0, 0, 5), (2, 0));
+    }
+
+    #[test]
+    fn write_spans_starts_at_the_offset() {
+        let arena = b"abcdefghijkl";
+        let spans = [Span { start: 0, end: 3 }, Span { start: 10, end: 12 }];
+        let mut out = Vec::new();
+        let n = write_spans(&mut out, arena, &spans, 1).unwrap();
+        // Vec's write_vectored takes every slice.
+        assert_eq!(n, 4);
+        assert_eq!(out, b"bckl");
+    }
+}

@@ -1,0 +1,491 @@
+//! The event loop: one thread, one `Poll`, a listener and a slab of connections.
+//!
+//! One turn of the loop, and the path of one message:
+//! 1. `poll` returns readiness events (edge-triggered).
+//! 2. [`Server::read_from_client`] reads until `WouldBlock` or the per-turn budget,
+//!    decodes whole messages, cleans their text and hands each to the chat, whose
+//!    output goes to the [`Fanout`]: encoded once per framing into this turn's arena.
+//! 3. [`Server::end_turn`] resolves the fan-out into per-recipient spans and makes one
+//!    `writev` per recipient; what a socket cannot take is queued as references into
+//!    the turn's shared buffer, and WRITABLE interest is registered until it drains.
+//! 4. Connections that ended are removed, after their last output was tried.
+
+use super::connection::{Connection, ReadEnd};
+use super::listener;
+use super::Config;
+use crate::chat::{Chat, ChatConfig, Outbox, ServerCounters};
+use crate::fanout::Fanout;
+use crate::framing::{self, Decoded, Framing};
+use crate::text;
+use log::{debug, info, warn};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook_mio::v1_0::Signals;
+use slab::Slab;
+use std::collections::VecDeque;
+use std::io;
+use std::net::{Shutdown, SocketAddr};
+use std::time::{Duration, Instant};
+
+mod turn;
+
+/// Slab keys are connection tokens; these two sit at the top of the token space, where
+/// a slab (bounded by the fd limit) never reaches.
+const LISTENER: Token = Token(usize::MAX);
+const SIGNALS: Token = Token(usize::MAX - 1);
+/// Fresh bytes read from one connection per turn, so a flooder cannot starve the rest.
+const READ_BUDGET: usize = 256 * 1024;
+/// Connections over `--max-clients` kept at once only to be told `! server full`.
+const MAX_REJECTING: usize = 64;
+/// Accept retry delays after running out of file descriptors.
+const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
+const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// Readiness events taken per `poll`.
+const EVENTS_CAPACITY: usize = 1024;
+
+/// Why a connection is being closed, for the log and the chat.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CloseReason {
+    /// The client closed its side.
+    Eof,
+    /// Reading or writing failed (reset, broken pipe).
+    Error,
+    /// It sent a frame over the limit.
+    Oversized,
+    /// Its output backlog passed `--max-backlog`.
+    TooSlow,
+    /// It asked to (`/quit`), or it was told `! server full`.
+    Requested,
+}
+
+/// Counters the loop keeps for `/stats` and `--stats-interval`.
+#[derive(Debug, Default)]
+struct Counters {
+    messages_in: u64,
+    bytes_out: u64,
+    slow_dropped: u64,
+}
+
+/// A running chat server.
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    signals: Signals,
+    config: Config,
+    conns: Slab<Connection>,
+    chat: Chat,
+    fanout: Fanout,
+    counters: Counters,
+    started: Instant,
+    /// Reused for reading connections that have no partial message.
+    read_buf: Vec<u8>,
+    /// Reused for cleaning one message's text.
+    text_buf: String,
+    /// Silent connections to switch to lines, in deadline order: (deadline, key, serial).
+    detect_deadlines: VecDeque<(Instant, usize, u64)>,
+    /// Connections that hit the read budget and must be read again next turn.
+    read_again: Vec<usize>,
+    /// Connections to remove at the end of this turn.
+    to_close: Vec<(usize, CloseReason)>,
+    /// Connections accepted over `--max-clients`, awaiting their `! server full`.
+    rejecting: usize,
+    next_serial: u64,
+    /// While out of file descriptors: when to try accepting again, and the next delay.
+    accept_retry: Option<(Instant, Duration)>,
+    next_stats_log: Option<Instant>,
+    /// Set by SIGINT/SIGTERM: flush until then, then exit.
+    shutdown_deadline: Option<Instant>,
+}
+
+impl Server {
+    /// Binds the listener and prepares the loop; nothing is accepted until [`Server::run`].
+    ///
+    /// # Errors
+    /// Binding the address or setting up `epoll`/signal handling failed.
+    pub fn bind(config: Config) -> io::Result<Server> {
+        let mut listener = listener::bind(config.addr)?;
+        let poll = Poll::new()?;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut signals = Signals::new([SIGINT, SIGTERM])?;
+        poll.registry()
+            .register(&mut signals, SIGNALS, Interest::READABLE)?;
+        let chat = Chat::new(ChatConfig {
+            echo: config.echo,
+            max_message: config.max_message,
+        });
+        let now = Instant::now();
+        Ok(Server {
+            poll,
+            listener,
+            signals,
+            next_stats_log: config.stats_interval.map(|every| now + every),
+            config,
+            conns: Slab::new(),
+            chat,
+            fanout: Fanout::new(),
+            counters: Counters::default(),
+            started: now,
+            read_buf: Vec::new(),
+            text_buf: String::new(),
+            detect_deadlines: VecDeque::new(),
+            read_again: Vec::new(),
+            to_close: Vec::new(),
+            rejecting: 0,
+            next_serial: 0,
+            accept_retry: None,
+            shutdown_deadline: None,
+        })
+    }
+
+    /// The address actually bound (with the real port when 0 was asked for).
+    ///
+    /// # Errors
+    /// The socket's address could not be read.
+    pub fn local_addr(&self) -> io::Result<SocketAddr> {
+        self.listener.local_addr()
+    }
+
+    /// Runs until SIGINT or SIGTERM, then tells every client, flushes (at most
+    /// [`super::SHUTDOWN_GRACE`]) and returns.
+    ///
+    /// # Errors
+    /// `poll` itself failed, which leaves nothing to serve.
+    pub fn run(mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(EVENTS_CAPACITY);
+        loop {
+            let timeout = self.poll_timeout(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, timeout) {
+                if e.kind() == io::ErrorKind::Interrupted {
+                    continue;
+                }
+                return Err(e);
+            }
+            for key in std::mem::take(&mut self.read_again) {
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.read_again = false;
+                    self.read_from_client(key);
+                }
+            }
+            for event in events.iter() {
+                match event.token() {
+                    LISTENER => self.accept_clients(),
+                    SIGNALS => self.begin_shutdown(),
+                    Token(key) => {
+                        if event.is_writable() {
+                            self.write_to_client(key);
+                        }
+                        if event.is_readable() || event.is_read_closed() || event.is_error() {
+                            self.read_from_client(key);
+                        }
+                    }
+                }
+            }
+            self.fire_timers(Instant::now());
+            self.end_turn();
+            if self.shutdown_finished(Instant::now()) {
+                return Ok(());
+            }
+        }
+    }
+
+    /// How long `poll` may sleep: until the next timer, or not at all if some
+    /// connection still has data we have not read.
+    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.read_again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let deadlines = [
+            self.detect_deadlines.front().map(|d| d.0),
+            self.accept_retry.map(|r| r.0),
+            self.next_stats_log,
+            self.shutdown_deadline,
+        ];
+        deadlines
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Accepts every waiting connection, unless paused after running out of fds.
+    fn accept_clients(&mut self) {
+        if self.accept_retry.is_some() || self.shutdown_deadline.is_some() {
+            return; // the retry timer (or nothing, when stopping) takes it from here
+        }
+        loop {
+            match self.listener.accept() {
+                Ok((stream, peer)) => self.admit(stream, peer),
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) if listener::is_fd_exhaustion(&e) => {
+                    // Queued connections raise no new edge, so retry from a timer.
+                    warn!("accept: {e}; pausing accepts until file descriptors free up");
+                    self.accept_retry = Some((Instant::now() + ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MIN));
+                    return;
+                }
+                Err(e) => debug!("accept: {e}"), // e.g. ECONNABORTED: that one is gone
+            }
+        }
+    }
+
+    /// Retries accepting after fd exhaustion; backs off while it keeps failing.
+    fn retry_accept(&mut self, now: Instant) {
+        let Some((at, delay)) = self.accept_retry else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        self.accept_retry = None;
+        self.accept_clients();
+        if let Some((_, ref mut next_delay)) = self.accept_retry {
+            // Still out of fds: the warning was logged once; wait longer next time.
+            let delay = (delay * 2).min(ACCEPT_BACKOFF_MAX);
+            *next_delay = delay;
+            self.accept_retry = Some((now + delay, delay));
+        } else {
+            info!("accepting connections again");
+        }
+    }
+
+    /// Registers a new connection; over `--max-clients` it is only kept to be refused.
+    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
+        let active = self.conns.len() - self.rejecting;
+        let rejecting = active >= self.config.max_clients;
+        if rejecting && self.rejecting >= MAX_REJECTING {
+            return; // dropping the stream closes it: no room even to say why
+        }
+        if let Err(e) = stream.set_nodelay(true) {
+            debug!("set TCP_NODELAY for {peer}: {e}");
+        }
+        let entry = self.conns.vacant_entry();
+        let key = entry.key();
+        if let Err(e) = self
+            .poll
+            .registry()
+            .register(&mut stream, Token(key), Interest::READABLE)
+        {
+            warn!("register connection from {peer}: {e}");
+            return;
+        }
+        self.next_serial += 1;
+        entry.insert(Connection::new(stream, peer, self.next_serial, rejecting));
+        self.rejecting += usize::from(rejecting);
+        debug!(
+            "connection {key} from {peer} opened{}",
+            if rejecting { " (server full)" } else { "" }
+        );
+        match self.config.framing {
+            Some(framing) => self.start_chat(key, framing),
+            None => {
+                self.detect_deadlines
+                    .push_back((Instant::now() + self.config.detect, key, self.next_serial))
+            }
+        }
+    }
+
+    /// The framing is known: the client joins the chat (or is told the server is full).
+    fn start_chat(&mut self, key: usize, framing: Framing) {
+        let conn = &mut self.conns[key];
+        conn.decoder = Some(framing::Decoder::new(framing, self.config.max_message));
+        self.fanout.add_recipient(key, framing);
+        if conn.rejecting {
+            self.fanout.to_client(key, "! server full");
+            self.close(key, CloseReason::Requested);
+        } else {
+            self.chat.connect(key, &mut self.fanout);
+        }
+    }
+
+    /// Reads what a client sent and hands every whole message to the chat.
+    fn read_from_client(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closing) else {
+            return;
+        };
+        // Input continues the connection's partial message, or starts in the shared buffer.
+        let own_buffer = !conn.partial.is_empty();
+        let mut input = std::mem::take(if own_buffer {
+            &mut conn.partial
+        } else {
+            &mut self.read_buf
+        });
+        let end = conn.read_into(&mut input, READ_BUDGET);
+        if end.as_ref().is_ok_and(|e| *e == ReadEnd::BudgetSpent) && !conn.read_again {
+            conn.read_again = true;
+            self.read_again.push(key);
+        }
+        let used = self.process_input(key, &input);
+        let rest = &input[used..];
+        if let Some(conn) = self.conns.get_mut(key).filter(|_| !rest.is_empty()) {
+            conn.partial = rest.to_vec();
+        }
+        if !own_buffer {
+            input.clear();
+            self.read_buf = input; // keep its capacity for the next connection
+        }
+        match end {
+            Ok(ReadEnd::Eof) => self.close(key, CloseReason::Eof),
+            Err(e) => {
+                debug!("read from connection {key}: {e}");
+                self.close(key, CloseReason::Error);
+            }
+            Ok(_) => {}
+        }
+    }
+
+    /// Detects the framing if needed, then decodes and handles every whole message.
+    /// Returns how many bytes were used; the rest is an incomplete message.
+    fn process_input(&mut self, key: usize, input: &[u8]) -> usize {
+        if self.conns[key].decoder.is_none() {
+            match framing::detect(input) {
+                Some(framing) => self.start_chat(key, framing),
+                None => return 0,
+            }
+        }
+        let mut at = 0;
+        while let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closing) {
+            let Some(decoder) = conn.decoder.as_mut() else {
+                break;
+            };
+            match decoder.decode(&input[at..]) {
+                Ok((Decoded::Incomplete, _)) => break,
+                Ok((item, used)) => {
+                    at += used;
+                    self.handle_item(key, item);
+                }
+                Err(too_large) => {
+                    let text = format!(
+                        "! message of {} bytes exceeds the limit of {} bytes",
+                        too_large.len, too_large.limit
+                    );
+                    self.fanout.to_client(key, &text);
+                    self.close(key, CloseReason::Oversized);
+                    return input.len();
+                }
+            }
+        }
+        at
+    }
+
+    fn handle_item(&mut self, key: usize, item: Decoded<'_>) {
+        match item {
+            Decoded::Message(raw) => {
+                self.counters.messages_in += 1;
+                self.text_buf.clear();
+                text::clean_into(raw, &mut self.text_buf);
+                let counters = ServerCounters {
+                    uptime: self.started.elapsed(),
+                    bytes_out: self.counters.bytes_out,
+                    slow_dropped: self.counters.slow_dropped,
+                };
+                self.chat.handle(key, &self.text_buf, &counters, &mut self.fanout);
+                if self.fanout.closes().contains(&key) {
+                    self.close(key, CloseReason::Requested);
+                }
+            }
+            Decoded::LineTooLong => {
+                let text = format!("! line too long (limit {} bytes)", self.config.max_message);
+                self.fanout.to_client(key, &text);
+            }
+            Decoded::Nothing | Decoded::Incomplete => {}
+        }
+    }
+
+    /// WRITABLE: writes queued output; drops WRITABLE interest once it is all out.
+    fn write_to_client(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        match conn.out.write_to(&mut conn.stream) {
+            Ok(n) => self.counters.bytes_out += n as u64,
+            Err(e) => {
+                debug!("write to connection {key}: {e}");
+                return self.close(key, CloseReason::Error);
+            }
+        }
+        turn::set_write_interest(self.poll.registry(), conn, key);
+    }
+
+    /// Marks a connection to be removed at the end of the turn; its room is told now.
+    fn close(&mut self, key: usize, reason: CloseReason) {
+        let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closing) else {
+            return;
+        };
+        conn.closing = true;
+        self.to_close.push((key, reason));
+        self.chat.disconnect(key, None, &mut self.fanout);
+    }
+
+    /// Timers: silent connections become lines, accept retries, the stats line.
+    fn fire_timers(&mut self, now: Instant) {
+        while let Some(&(at, key, serial)) = self.detect_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.detect_deadlines.pop_front();
+            let Some(conn) = self.conns.get(key) else { continue };
+            let undecided = conn.serial == serial && conn.decoder.is_none() && !conn.closing;
+            // Bytes that do not decide yet are waited for, except from a rejected client.
+            if undecided && (conn.partial.is_empty() || conn.rejecting) {
+                self.start_chat(key, Framing::Lines);
+                let partial = std::mem::take(&mut self.conns[key].partial);
+                let used = self.process_input(key, &partial);
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.partial = partial[used..].to_vec();
+                }
+            }
+        }
+        self.retry_accept(now);
+        if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {
+            self.log_stats();
+            self.next_stats_log = self.config.stats_interval.map(|every| at.max(now) + every);
+        }
+    }
+
+    fn log_stats(&self) {
+        info!(
+            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {}, slow clients dropped {}",
+            self.chat.client_count(),
+            self.chat.room_count(),
+            self.counters.messages_in,
+            self.chat.messages_relayed(),
+            self.counters.bytes_out,
+            self.counters.slow_dropped
+        );
+    }
+
+    /// SIGINT/SIGTERM: stop accepting, tell everyone, and flush for a while.
+    fn begin_shutdown(&mut self) {
+        for _ in self.signals.pending() {}
+        if self.shutdown_deadline.is_some() {
+            return;
+        }
+        info!("shutting down");
+        self.shutdown_deadline = Some(Instant::now() + super::SHUTDOWN_GRACE);
+        if let Err(e) = self.poll.registry().deregister(&mut self.listener) {
+            debug!("deregister listener: {e}");
+        }
+        self.chat.shutdown(&mut self.fanout);
+    }
+
+    /// True once a stopping server has flushed everything or run out of time.
+    fn shutdown_finished(&mut self, now: Instant) -> bool {
+        let Some(deadline) = self.shutdown_deadline else {
+            return false;
+        };
+        if now >= deadline {
+            return true;
+        }
+        let mut flushed = true;
+        for (_, conn) in self.conns.iter_mut() {
+            if conn.out.is_empty() {
+                let _ = conn.stream.shutdown(Shutdown::Write); // FIN after the last notice
+            } else {
+                flushed = false;
+            }
+        }
+        flushed
+    }
+}

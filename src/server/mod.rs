@@ -1,0 +1,63 @@
+//! The server: everything that touches sockets.
+//!
+//! [`event_loop`] owns the `Poll`, the listener and the slab of connections; the other
+//! modules are its parts: [`connection`] (one client's socket and buffers),
+//! [`out_queue`] (output the socket could not take yet) and [`listener`] (binding,
+//! accepting, file-descriptor limits).
+
+pub mod connection;
+pub mod event_loop;
+pub mod listener;
+pub mod out_queue;
+
+use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
+use std::net::SocketAddr;
+use std::time::Duration;
+
+pub use event_loop::Server;
+
+/// The default `--max-backlog`: queued output past which a client is dropped as slow.
+pub const DEFAULT_MAX_BACKLOG: usize = 1 << 20;
+/// The default `--max-clients`.
+pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
+/// The default `--detect-ms`.
+pub const DEFAULT_DETECT: Duration = Duration::from_millis(250);
+/// How long a stopping server keeps flushing queued output.
+pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+
+/// Everything `mio-chat serve` can be told.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Where to listen.
+    pub addr: SocketAddr,
+    /// Longest message accepted from a client, in bytes.
+    pub max_message: usize,
+    /// `None`: detect per connection; `Some`: force one framing for all.
+    pub framing: Option<Framing>,
+    /// How long to wait for a silent connection's first byte before choosing lines.
+    pub detect: Duration,
+    /// Send clients their own chat lines back.
+    pub echo: bool,
+    /// Queued output past which a client is disconnected as too slow.
+    pub max_backlog: usize,
+    /// Clients served at once; more are told `! server full`.
+    pub max_clients: usize,
+    /// Log a line of counters this often.
+    pub stats_interval: Option<Duration>,
+}
+
+impl Config {
+    /// The defaults, listening on `addr`.
+    pub fn new(addr: SocketAddr) -> Self {
+        Config {
+            addr,
+            max_message: DEFAULT_MAX_MESSAGE,
+            framing: None,
+            detect: DEFAULT_DETECT,
+            echo: false,
+            max_backlog: DEFAULT_MAX_BACKLOG,
+            max_clients: DEFAULT_MAX_CLIENTS,
+            stats_interval: None,
+        }
+    }
+}
