@@ -9,9 +9,11 @@
 //!
 //! The event loop owns the sockets:
 //! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
+//! - [`client`]: `mio-chat connect`: frames to and from a server, for a terminal or a script.
 #![deny(missing_docs, rust_2018_idioms)]
 
 pub mod chat;
+pub mod client;
 pub mod command;
 pub mod fanout;
 pub mod framing;

@@ -1,0 +1,149 @@
+//! How lines look on stdout: decorated for a person at a terminal, untouched for a pipe.
+//!
+//! Pure: text and an optional timestamp in, the line to print out. Received text has
+//! already been cleaned, so the only escapes in the output are the ones added here.
+
+use crate::command::{self, Command};
+
+/// Resets all attributes.
+const RESET: &str = "\x1b[0m";
+/// Notices (`* ...`) are dimmed: they are about the chat, not in it.
+const DIM: &str = "\x1b[2m";
+/// Errors (`! ...`) stand out.
+const RED: &str = "\x1b[1;31m";
+/// The `you` of the user's own lines.
+const BOLD: &str = "\x1b[1m";
+/// Moves up one line and clears it: replaces the terminal's echo of what was typed.
+const ERASE_TYPED_LINE: &str = "\x1b[1A\x1b[2K";
+/// Foreground colours for nicks; red is left out, it means errors.
+const NICK_COLOURS: [u8; 10] = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
+
+/// How output is decorated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct Style {
+    /// stdout is a terminal: show the user's own lines back, and allow decorations.
+    pub terminal: bool,
+    /// Colour nicks and mark notices and errors (terminal only).
+    pub colour: bool,
+    /// stdin is a terminal too, so the typed line is on screen and `you: ...` replaces it.
+    pub replace_typed: bool,
+    /// Prefix every line with the local time.
+    pub timestamps: bool,
+}
+
+impl Style {
+    /// The style for this process: decorations only if stdout is a terminal, colour unless
+    /// `no_colour` or a non-empty `NO_COLOR` says otherwise (<https://no-color.org>).
+    pub fn detect(no_colour: bool, timestamps: bool) -> Self {
+        use std::io::IsTerminal;
+        let terminal = std::io::stdout().is_terminal();
+        let no_colour_env = std::env::var_os("NO_COLOR").is_some_and(|v| !v.is_empty());
+        Style {
+            terminal,
+            colour: terminal && !no_colour && !no_colour_env,
+            replace_typed: terminal && std::io::stdin().is_terminal(),
+            timestamps,
+        }
+    }
+
+    /// Appends the line (without `\n`) to print for a cleaned message from the server.
+    /// `stamp` is the `HH:MM:SS` to show when timestamps are on.
+    pub fn received(&self, text: &str, stamp: &str, out: &mut String) {
+        self.push_stamp(stamp, out);
+        if !self.colour {
+            out.push_str(text);
+            return;
+        }
+        if text.starts_with("! ") {
+            push_painted(out, RED, text);
+        } else if text.starts_with("* ") {
+            push_painted(out, DIM, text);
+        } else if let Some((head, nick, tail)) = split_private(text) {
+            out.push_str(head);
+            push_nick(out, nick);
+            out.push_str(tail);
+        } else if let Some((nick, tail)) = split_chat(text) {
+            push_nick(out, nick);
+            out.push_str(tail);
+        } else {
+            out.push_str(text);
+        }
+    }
+
+    /// The line to print for something the user sent, if any: on a terminal the server
+    /// does not echo our own chat lines, so they are shown as `you: TEXT` (and `/me TEXT`
+    /// as `* you TEXT`). Other commands show nothing: the server answers them.
+    pub fn sent(&self, line: &str, stamp: &str) -> Option<String> {
+        if !self.terminal {
+            return None;
+        }
+        let (prefix, text) = match command::parse(line) {
+            Ok(Command::Say(text)) => ("you:", text),
+            Ok(Command::Me(text)) => ("* you", text),
+            _ => return None,
+        };
+        let mut out = String::new();
+        if self.replace_typed {
+            out.push_str(ERASE_TYPED_LINE);
+        }
+        self.push_stamp(stamp, &mut out);
+        if self.colour {
+            push_painted(&mut out, BOLD, prefix);
+        } else {
+            out.push_str(prefix);
+        }
+        out.push(' ');
+        out.push_str(text);
+        Some(out)
+    }
+
+    fn push_stamp(&self, stamp: &str, out: &mut String) {
+        if self.timestamps {
+            out.push_str(stamp);
+            out.push(' ');
+        }
+    }
+}
+
+/// The ANSI foreground colour for `nick`: the same for a nick every time, in any case
+/// (nicks are unique ignoring case).
+pub fn nick_colour(nick: &str) -> u8 {
+    // FNV-1a: stable across runs and platforms, unlike the std hasher.
+    let hash = nick.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b.to_ascii_lowercase())).wrapping_mul(0x0100_0000_01b3)
+    });
+    NICK_COLOURS[(hash % NICK_COLOURS.len() as u64) as usize]
+}
+
+fn push_nick(out: &mut String, nick: &str) {
+    out.push_str(&format!("\x1b[{}m", nick_colour(nick)));
+    out.push_str(nick);
+    out.push_str(RESET);
+}
+
+fn push_painted(out: &mut String, paint: &str, text: &str) {
+    out.push_str(paint);
+    out.push_str(text);
+    out.push_str(RESET);
+}
+
+/// `NICK: text` -> (`NICK`, `: text`), if NICK is a valid nick.
+fn split_chat(text: &str) -> Option<(&str, &str)> {
+    let colon = text.find(": ")?;
+    let nick = &text[..colon];
+    command::is_valid_name(nick).then(|| (nick, &text[colon..]))
+}
+
+/// `[pm from NICK] text` -> (`[pm from `, `NICK`, `] text`), likewise `[pm to NICK]`.
+fn split_private(text: &str) -> Option<(&str, &str, &str)> {
+    let head_len = ["[pm from ", "[pm to "]
+        .iter()
+        .find(|head| text.starts_with(*head))?
+        .len();
+    let end = head_len + text[head_len..].find("] ")?;
+    let nick = &text[head_len..end];
+    command::is_valid_name(nick).then(|| (&text[..head_len], nick, &text[end..]))
+}
+
+#[cfg(test)]
+mod tests;
