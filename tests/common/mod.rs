@@ -59,7 +59,11 @@ impl Server {
                 line.clear();
             }
         });
-        Server { child, addr, stderr: log }
+        Server {
+            child,
+            addr,
+            stderr: log,
+        }
     }
 
     /// The server's process id.
@@ -101,7 +105,11 @@ impl Server {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 return status;
             }
-            assert!(Instant::now() < deadline, "server did not exit; stderr:\n{}", self.stderr());
+            assert!(
+                Instant::now() < deadline,
+                "server did not exit; stderr:\n{}",
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -136,7 +144,11 @@ impl Client {
     pub fn connect(addr: SocketAddr, framing: Framing) -> Client {
         let stream = TcpStream::connect(addr).expect("connect");
         stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        Client { stream, framing, inbox: Vec::new() }
+        Client {
+            stream,
+            framing,
+            inbox: Vec::new(),
+        }
     }
 
     /// Sends one message in this client's framing.
@@ -152,7 +164,8 @@ impl Client {
 
     /// The next message, or `None` on EOF. Panics after `PATIENCE` with nothing.
     pub fn recv(&mut self) -> Option<String> {
-        self.recv_within(PATIENCE).unwrap_or_else(|| panic!("no message within {PATIENCE:?}"))
+        self.recv_within(PATIENCE)
+            .unwrap_or_else(|| panic!("no message within {PATIENCE:?}"))
     }
 
     /// The next message: `Some(None)` on EOF, `None` if nothing came within `wait`.
@@ -180,7 +193,8 @@ impl Client {
 
     /// The next message, which must exist (not EOF).
     pub fn next(&mut self) -> String {
-        self.recv().expect("connection closed while a message was expected")
+        self.recv()
+            .expect("connection closed while a message was expected")
     }
 
     /// Asserts the next message equals `want`.
@@ -202,6 +216,17 @@ impl Client {
                 Some(m) if m == want => return,
                 Some(_) => continue,
                 None => panic!("EOF while waiting for {want:?}"),
+            }
+        }
+    }
+
+    /// Skips messages until one starts with `prefix` (at most `PATIENCE`); returns it.
+    pub fn wait_for_prefix(&mut self, prefix: &str) -> String {
+        loop {
+            match self.recv() {
+                Some(m) if m.starts_with(prefix) => return m,
+                Some(_) => continue,
+                None => panic!("EOF while waiting for {prefix:?}..."),
             }
         }
     }
@@ -262,5 +287,192 @@ pub fn encode(framing: Framing, text: &[u8]) -> Vec<u8> {
     match framing {
         Framing::Lines => [text, b"\n"].concat(),
         Framing::Frames => [&(text.len() as u32).to_le_bytes()[..], text].concat(),
+    }
+}
+
+/// The welcome a client gets as `guest<guest>` with `online` clients on the server.
+pub fn welcome(guest: u32, online: usize) -> String {
+    format!("* welcome to mio-chat, you are guest{guest}; {online} online; /help for commands")
+}
+
+/// What a finished `mio-chat` run left behind.
+#[derive(Debug)]
+pub struct Finished {
+    /// Its exit status.
+    pub status: ExitStatus,
+    /// Everything it wrote to stdout.
+    pub stdout: String,
+    /// Everything it wrote to stderr.
+    pub stderr: String,
+}
+
+impl Finished {
+    /// The exit code (panics if killed by a signal).
+    pub fn code(&self) -> i32 {
+        self.status
+            .code()
+            .unwrap_or_else(|| panic!("killed by a signal: {self:?}"))
+    }
+}
+
+/// Runs `mio-chat ARGS...` to completion (killed and failed after `PATIENCE`).
+pub fn run_to_exit(args: &[&str]) -> Finished {
+    let mut child = Command::new(bin())
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mio-chat");
+    let stdout = read_in_background(child.stdout.take().expect("piped stdout"));
+    let stderr = read_in_background(child.stderr.take().expect("piped stderr"));
+    let deadline = Instant::now() + PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() >= deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("mio-chat {args:?} did not exit within {PATIENCE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    };
+    Finished {
+        status,
+        stdout: stdout.join().expect("stdout reader"),
+        stderr: stderr.join().expect("stderr reader"),
+    }
+}
+
+fn read_in_background(mut pipe: impl Read + Send + 'static) -> std::thread::JoinHandle<String> {
+    std::thread::spawn(move || {
+        let mut bytes = Vec::new();
+        let _ = pipe.read_to_end(&mut bytes);
+        String::from_utf8_lossy(&bytes).into_owned()
+    })
+}
+
+/// CPU time (user + system) a process has used, in clock ticks, from `/proc/PID/stat`.
+pub fn cpu_ticks(pid: u32) -> u64 {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).expect("read /proc/PID/stat");
+    // The command name in field 2 may hold spaces; count fields after its closing ')'.
+    let after_name = &stat[stat.rfind(')').expect("comm field") + 2..];
+    let fields: Vec<&str> = after_name.split_whitespace().collect();
+    // Fields 14 (utime) and 15 (stime) of the whole line are 11 and 12 after the name.
+    let utime: u64 = fields[11].parse().expect("utime");
+    let stime: u64 = fields[12].parse().expect("stime");
+    utime + stime
+}
+
+/// Raises this process's soft open-files limit to its hard limit (for many clients).
+pub fn raise_fd_limit() {
+    let mut limit = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit/setrlimit only read and write the struct we pass.
+    unsafe {
+        assert_eq!(libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit), 0);
+        limit.rlim_cur = limit.rlim_max;
+        assert_eq!(libc::setrlimit(libc::RLIMIT_NOFILE, &limit), 0);
+    }
+}
+
+/// What a client's socket holds right now, without consuming it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arrival {
+    /// Some bytes are waiting to be read.
+    Data,
+    /// The server closed or reset the connection.
+    Closed,
+    /// Nothing yet.
+    Nothing,
+}
+
+impl Client {
+    /// Connects with a small receive buffer (`SO_RCVBUF` set before connecting, so the
+    /// advertised window stays small), without sending anything.
+    pub fn connect_with_recv_buffer(addr: SocketAddr, framing: Framing, bytes: usize) -> Client {
+        use socket2::{Domain, Socket, Type};
+        let socket = Socket::new(Domain::for_address(addr), Type::STREAM, None).expect("socket");
+        socket.set_recv_buffer_size(bytes).expect("SO_RCVBUF");
+        socket.connect(&addr.into()).expect("connect");
+        let stream: TcpStream = socket.into();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        Client {
+            stream,
+            framing,
+            inbox: Vec::new(),
+        }
+    }
+
+    /// What is waiting on the socket now (messages already read are not counted).
+    pub fn arrival(&self) -> Arrival {
+        self.stream.set_nonblocking(true).unwrap();
+        let mut byte = [0u8; 1];
+        let state = match self.stream.peek(&mut byte) {
+            Ok(0) => Arrival::Closed,
+            Ok(_) => Arrival::Data,
+            Err(e) if e.kind() == ErrorKind::WouldBlock => Arrival::Nothing,
+            Err(_) => Arrival::Closed,
+        };
+        self.stream.set_nonblocking(false).unwrap();
+        state
+    }
+
+    /// Asserts not a single byte arrives within `wait` (not even part of a message).
+    pub fn expect_no_bytes(&mut self, wait: Duration) {
+        assert!(self.inbox.is_empty(), "bytes already received: {:?}", self.inbox);
+        self.stream.set_read_timeout(Some(wait)).unwrap();
+        let mut byte = [0u8; 1];
+        match self.stream.peek(&mut byte) {
+            Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {}
+            Ok(0) => panic!("expected no bytes, got EOF"),
+            Ok(_) => panic!("expected no bytes, got some"),
+            Err(e) => panic!("expected no bytes, got {e}"),
+        }
+        self.stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    }
+
+    /// Reads everything until EOF or reset (at most `PATIENCE`); returns the raw bytes,
+    /// including any not yet taken as messages.
+    pub fn read_raw_to_end(&mut self) -> Vec<u8> {
+        let deadline = Instant::now() + PATIENCE;
+        let mut bytes = std::mem::take(&mut self.inbox);
+        let mut buf = [0u8; 64 * 1024];
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            assert!(!left.is_zero(), "no EOF within {PATIENCE:?}");
+            self.stream.set_read_timeout(Some(left)).unwrap();
+            match self.stream.read(&mut buf) {
+                Ok(0) => return bytes,
+                Ok(n) => bytes.extend_from_slice(&buf[..n]),
+                Err(e) if e.kind() == ErrorKind::Interrupted => continue,
+                Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => {
+                    panic!("no EOF within {PATIENCE:?}")
+                }
+                Err(_) => return bytes, // reset: what arrived before it is all there is
+            }
+        }
+    }
+
+    /// Sends `/who` and returns every message that arrived before its reply, which proves
+    /// nothing else was queued for this client before the command was handled.
+    pub fn messages_before_who(&mut self) -> Vec<String> {
+        self.send("/who");
+        let mut before = Vec::new();
+        loop {
+            let m = self.next();
+            if m.starts_with("* online (") {
+                return before;
+            }
+            before.push(m);
+        }
+    }
+
+    /// Asserts nothing was queued for this client before a `/who` round trip.
+    pub fn expect_nothing_queued(&mut self) {
+        assert_eq!(self.messages_before_who(), Vec::<String>::new());
     }
 }
