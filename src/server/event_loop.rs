@@ -93,6 +93,8 @@ pub struct Server {
     next_serial: u64,
     /// While out of file descriptors: when to try accepting again, and the next delay.
     accept_retry: Option<(Instant, Duration)>,
+    /// Running out of fds was logged; logged again only after a recovery.
+    out_of_fds_logged: bool,
     next_stats_log: Option<Instant>,
     /// Set by SIGINT/SIGTERM: flush until then, then exit.
     shutdown_deadline: Option<Instant>,
@@ -135,6 +137,7 @@ impl Server {
             rejecting: 0,
             next_serial: 0,
             accept_retry: None,
+            out_of_fds_logged: false,
             shutdown_deadline: None,
         })
     }
@@ -221,7 +224,9 @@ impl Server {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) if listener::is_fd_exhaustion(&e) => {
                     // Queued connections raise no new edge, so retry from a timer.
-                    warn!("accept: {e}; pausing accepts until file descriptors free up");
+                    if !std::mem::replace(&mut self.out_of_fds_logged, true) {
+                        warn!("accept: {e}; pausing accepts until file descriptors free up");
+                    }
                     self.accept_retry = Some((Instant::now() + ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MIN));
                     return;
                 }
@@ -245,7 +250,7 @@ impl Server {
             let delay = (delay * 2).min(ACCEPT_BACKOFF_MAX);
             *next_delay = delay;
             self.accept_retry = Some((now + delay, delay));
-        } else {
+        } else if std::mem::take(&mut self.out_of_fds_logged) {
             info!("accepting connections again");
         }
     }
@@ -326,12 +331,28 @@ impl Server {
             self.read_buf = input; // keep its capacity for the next connection
         }
         match end {
-            Ok(ReadEnd::Eof) => self.close(key, CloseReason::Eof),
+            Ok(ReadEnd::Eof) => {
+                self.take_unterminated_line(key);
+                self.close(key, CloseReason::Eof);
+            }
             Err(e) => {
                 debug!("read from connection {key}: {e}");
                 self.close(key, CloseReason::Error);
             }
             Ok(_) => {}
+        }
+    }
+
+    /// At end of input, a line client's last line counts even without its `\n`
+    /// (`printf hi | nc -N` sends just that).
+    fn take_unterminated_line(&mut self, key: usize) {
+        let Some(conn) = self.conns.get_mut(key) else {
+            return;
+        };
+        if conn.framing() == Some(Framing::Lines) && !conn.partial.is_empty() && !conn.closing {
+            let mut last = std::mem::take(&mut conn.partial);
+            last.push(b'\n');
+            self.process_input(key, &last);
         }
     }
 
