@@ -71,6 +71,15 @@ fn four_bytes_of_text_decide_lines_before_the_newline() {
     w.expect("guest2: hey there");
 }
 
+/// A NUL among the first three bytes does not make frames when the 4th byte is text.
+#[test]
+fn nul_in_the_first_three_bytes_with_text_fourth_is_lines() {
+    let server = Server::start(&[]);
+    let mut w = server.lines();
+    let _c = second_client(&server, &mut w, Framing::Lines, b"a\0bc\n");
+    w.expect("guest2: a bc");
+}
+
 /// A first frame is detected by its zero 4th byte; replies come back as frames.
 #[test]
 fn frame_is_detected_by_its_zero_fourth_byte_and_answered_in_frames() {
