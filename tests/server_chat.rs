@@ -44,6 +44,30 @@ fn newcomer_is_announced_to_the_lobby_and_counts_everyone_online() {
     a.expect_nothing_queued();
 }
 
+/// Only the lobby hears of a newcomer: members of other rooms are not told.
+#[test]
+fn newcomer_is_announced_only_in_the_lobby() {
+    let (server, mut c) = room_of(&[], 1);
+    c[0].send("/join side");
+    c[0].expect("* guest1 joined");
+    let mut b = Client::connect(server.addr, Framing::Lines);
+    b.send_raw(b"\n");
+    b.expect(&welcome(2, 2));
+    c[0].expect_nothing_queued();
+}
+
+/// A guest nick a user has taken is skipped, so guest nicks stay unique.
+#[test]
+fn guest_nick_taken_by_a_user_is_skipped() {
+    let (server, mut c) = room_of(&[], 2);
+    c[0].send("/nick guest3");
+    c[0].expect("* guest1 is now guest3");
+    c[1].expect("* guest1 is now guest3");
+    let mut d = Client::connect(server.addr, Framing::Lines);
+    d.send_raw(b"\n");
+    d.expect(&welcome(4, 3));
+}
+
 /// Guest numbers keep increasing: a number is never handed out twice.
 #[test]
 fn guest_numbers_increase_and_are_not_reused_after_a_disconnect() {

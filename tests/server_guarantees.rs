@@ -554,6 +554,8 @@ fn help_lists_the_flags_and_version_prints_the_version() {
     ] {
         assert!(out.stdout.contains(flag), "help lacks {flag}: {}", out.stdout);
     }
+    let short = run_to_exit(&["serve", "-h"]);
+    assert_eq!((short.code(), &short.stdout), (0, &out.stdout));
     let out = run_to_exit(&["--version"]);
     assert_eq!((out.code(), out.stdout.as_str()), (0, "mio-chat 0.1.0\n"));
 }
@@ -579,4 +581,18 @@ fn listening_line_is_the_only_stderr_output_even_with_logging_off() {
     drop(b);
     a.expect("* guest2 left");
     assert_eq!(server.stderr(), "");
+}
+
+/// Without an address the server listens on 127.0.0.1:1234 (checked only when that port
+/// is free on this machine).
+#[test]
+fn default_address_is_port_1234_on_loopback() {
+    match TcpListener::bind("127.0.0.1:1234") {
+        Ok(probe) => drop(probe),
+        Err(_) => return eprintln!("127.0.0.1:1234 is in use here; not checked"),
+    }
+    let mut cmd = Command::new(common::bin());
+    cmd.arg("serve");
+    let server = Server::start_command(cmd);
+    assert_eq!(server.addr.to_string(), "127.0.0.1:1234");
 }
