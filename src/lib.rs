@@ -10,8 +10,10 @@
 //! The event loop owns the sockets:
 //! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
 //! - [`client`]: `mio-chat connect`: frames to and from a server, for a terminal or a script.
+//! - [`bench`]: the load tester behind `mio-chat bench` (event loops, checks, report).
 #![deny(missing_docs, rust_2018_idioms)]
 
+pub mod bench;
 pub mod chat;
 pub mod client;
 pub mod command;

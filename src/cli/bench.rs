@@ -1,8 +1,221 @@
-//! `mio-chat bench`: not written yet.
+//! `mio-chat bench`: flags in, a [`bench::Config`] run, the report out; exit 0 only when
+//! every delivery arrived exactly once and in order.
 
-use super::{Failure, Outcome};
+use super::{address, flag, init_logging, parse_flags, Failure, Outcome};
+use mio_chat::bench::{self, Config, LoadReport, Mode, SendLimit};
+use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n\n\
+Load-tests a mio-chat server at ADDR (default 127.0.0.1:1234): K senders and N receivers\n\
+in one room; reports throughput, latency, and every lost, duplicated or reordered\n\
+delivery. Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags.";
+
+/// Messages per sender when neither --messages nor --duration is given.
+const DEFAULT_MESSAGES: u64 = 5000;
+/// How long --idle holds its connections without --duration.
+const DEFAULT_IDLE_HOLD_S: f64 = 5.0;
+/// More loops than this would only fight over the two cores.
+const MAX_THREADS: usize = 64;
+
+fn options() -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    opts.optflag("h", "help", "show this help");
+    opts.optopt("", "clients", "receiving connections (default 1000)", "N");
+    opts.optopt("", "senders", "sending connections (default 4)", "K");
+    opts.optopt("", "size", "payload bytes per message (default 64)", "BYTES");
+    opts.optopt("", "messages", "messages per sender (default 5000)", "M");
+    opts.optopt(
+        "",
+        "duration",
+        "send for SECS instead; with --idle, hold for SECS (default 5)",
+        "SECS",
+    );
+    opts.optopt(
+        "",
+        "rate",
+        "total messages/s over all senders, paced (default: as fast as accepted)",
+        "R",
+    );
+    opts.optopt("", "framing", "frames (default) or lines", "MODE");
+    opts.optopt("", "room", "room everyone joins (default lobby)", "ROOM");
+    opts.optopt(
+        "",
+        "threads",
+        "event loops, each with its share of connections (default 1)",
+        "T",
+    );
+    opts.optflag("", "json", "print the report as one JSON object on stdout");
+    opts.optopt(
+        "",
+        "idle",
+        "open N connections and hold them (--duration), nothing sent",
+        "N",
+    );
+    opts.optopt(
+        "",
+        "server-pid",
+        "report this server's RSS and CPU from /proc",
+        "PID",
+    );
+    opts
+}
 
 /// Runs `mio-chat bench` with its arguments (after the subcommand).
-pub fn main(_args: &[String]) -> Outcome {
-    Err(Failure::Runtime("bench is not implemented yet".to_string()))
+pub fn main(args: &[String]) -> Outcome {
+    let Some(matches) = parse_flags(&options(), args, USAGE)? else {
+        return Ok(());
+    };
+    let config = config_from(&matches)?;
+    let json = matches.opt_present("json");
+    init_logging();
+    match bench::run(config).map_err(Failure::Runtime)? {
+        bench::Outcome::Load(report) => print_load(&report, json),
+        bench::Outcome::Idle(report) => {
+            print_report(&report.to_text(), &report.to_json(), json);
+            if report.ready < report.requested {
+                eprintln!(
+                    "mio-chat: only {} of {} connections became ready",
+                    report.ready, report.requested
+                );
+                return Err(Failure::Status(1));
+            }
+            Ok(())
+        }
+    }
+}
+
+fn print_load(report: &LoadReport, json: bool) -> Outcome {
+    print_report(&report.to_text(), &report.to_json(), json);
+    if report.is_clean() {
+        return Ok(());
+    }
+    eprintln!(
+        "mio-chat: {} of {} deliveries lost, {} duplicated, {} reordered",
+        report.lost, report.expected, report.tally.duplicated, report.tally.reordered
+    );
+    Err(Failure::Status(1))
+}
+
+/// With `--json`, stdout holds only the JSON object and the text goes to stderr.
+fn print_report(text: &str, json_text: &str, json: bool) {
+    if json {
+        eprint!("{text}");
+        println!("{json_text}");
+    } else {
+        print!("{text}");
+    }
+}
+
+fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
+    let addr = resolve(&address(matches, "127.0.0.1:1234")?)?;
+    let framing = match matches.opt_str("framing").as_deref() {
+        None | Some("frames") => Framing::Frames,
+        Some("lines") => Framing::Lines,
+        Some(other) => {
+            return Err(Failure::Usage(format!(
+                "invalid value '{other}' for --framing: use frames or lines"
+            )))
+        }
+    };
+    let threads = flag(matches, "threads", 1usize)?;
+    check_range("threads", threads, 1, MAX_THREADS)?;
+    let room = matches
+        .opt_str("room")
+        .filter(|r| !r.eq_ignore_ascii_case("lobby"));
+    if room
+        .as_deref()
+        .is_some_and(|r| r.is_empty() || r.contains(char::is_whitespace))
+    {
+        return Err(Failure::Usage(
+            "invalid value for --room: one word, no spaces".to_string(),
+        ));
+    }
+    Ok(Config {
+        addr,
+        framing,
+        room,
+        threads,
+        server_pid: matches
+            .opt_str("server-pid")
+            .map(|_| flag(matches, "server-pid", 0u32))
+            .transpose()?,
+        progress: true,
+        mode: mode_from(matches)?,
+    })
+}
+
+fn mode_from(matches: &getopts::Matches) -> Result<Mode, Failure> {
+    let duration = seconds(matches, "duration")?;
+    if matches.opt_present("idle") {
+        let connections = flag(matches, "idle", 0usize)?;
+        check_range("idle", connections, 1, usize::MAX)?;
+        let hold = duration.unwrap_or(Duration::from_secs_f64(DEFAULT_IDLE_HOLD_S));
+        return Ok(Mode::Idle { connections, hold });
+    }
+    let limit = match (matches.opt_present("messages"), duration) {
+        (true, Some(_)) => {
+            return Err(Failure::Usage(
+                "use --messages or --duration, not both".to_string(),
+            ))
+        }
+        (_, Some(d)) => SendLimit::Duration(d),
+        (_, None) => SendLimit::Messages(flag(matches, "messages", DEFAULT_MESSAGES)?),
+    };
+    let rate = match matches.opt_str("rate") {
+        None => None,
+        Some(_) => Some(positive(matches, "rate")?),
+    };
+    let (receivers, senders) = (
+        flag(matches, "clients", 1000usize)?,
+        flag(matches, "senders", 4usize)?,
+    );
+    check_range("clients", receivers, 1, usize::MAX)?;
+    check_range("senders", senders, 1, u32::MAX as usize)?;
+    let size = flag(matches, "size", 64usize)?;
+    // Room for the `nick: ` prefix the server adds, within the largest message.
+    check_range("size", size, 1, MAX_MESSAGE_LIMIT - 64)?;
+    Ok(Mode::Load {
+        receivers,
+        senders,
+        size,
+        limit,
+        rate,
+    })
+}
+
+/// A `--name SECS` value as a duration, if given.
+fn seconds(matches: &getopts::Matches, name: &str) -> Result<Option<Duration>, Failure> {
+    match matches.opt_str(name) {
+        None => Ok(None),
+        Some(_) => Ok(Some(Duration::from_secs_f64(positive(matches, name)?))),
+    }
+}
+
+/// A `--name` value that must be a finite number above zero.
+fn positive(matches: &getopts::Matches, name: &str) -> Result<f64, Failure> {
+    let value: f64 = flag(matches, name, 0.0)?;
+    if !(value.is_finite() && value > 0.0 && value < 1e9) {
+        return Err(Failure::Usage(format!(
+            "invalid value '{value}' for --{name}: must be a number above 0"
+        )));
+    }
+    Ok(value)
+}
+
+fn check_range(name: &str, value: usize, min: usize, max: usize) -> Result<(), Failure> {
+    if value < min || value > max {
+        return Err(Failure::Usage(format!(
+            "invalid value '{value}' for --{name}: must be {min} to {max}"
+        )));
+    }
+    Ok(())
+}
+
+fn resolve(addr: &str) -> Result<SocketAddr, Failure> {
+    addr.to_socket_addrs()
+        .ok()
+        .and_then(|mut addrs| addrs.next())
+        .ok_or_else(|| Failure::Usage(format!("invalid address '{addr}': use HOST:PORT")))
 }

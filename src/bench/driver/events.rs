@@ -1,0 +1,199 @@
+//! The driver's socket side: readiness events, reading and decoding, closing, and the
+//! hand-back of results at the end.
+
+use super::{Driver, LoopResult};
+use crate::bench::conn::{Fill, Role, State};
+use crate::bench::receive::{on_message, Step};
+use crate::framing::{Decoded, Framing};
+use mio::event::Event;
+use std::sync::atomic::Ordering;
+
+/// The hello that makes the server decide a connection's framing at once.
+fn hello(framing: Framing) -> &'static [u8] {
+    match framing {
+        Framing::Frames => &[0, 0, 0, 0],
+        Framing::Lines => b"\n",
+    }
+}
+
+impl Driver {
+    /// Handles one readiness event; returns whether bytes arrived.
+    pub(super) fn on_event(&mut self, event: &Event, now: u64) -> bool {
+        let i = event.token().0;
+        let Some(conn) = self.conns.get_mut(i) else {
+            return false;
+        };
+        if conn.state == State::Connecting {
+            match conn.connect_finished() {
+                Ok(true) => {
+                    conn.outbox.extend_from_slice(hello(self.config.framing));
+                    conn.state = State::Greeting;
+                }
+                Ok(false) => return false,
+                Err(e) => {
+                    self.close(i, &e);
+                    return false;
+                }
+            }
+        }
+        if self.conns[i].state == State::Closed {
+            return false;
+        }
+        if event.is_writable() {
+            self.conns[i].writable = true;
+        }
+        if let Err(e) = self.flush(i) {
+            self.close(i, &e);
+            return false;
+        }
+        if event.is_readable() || event.is_read_closed() || event.is_error() {
+            return self.read_from(i, now);
+        }
+        false
+    }
+
+    /// Writes what waits in connection `i`'s outbox, if anything.
+    pub(super) fn flush(&mut self, i: usize) -> Result<(), String> {
+        let conn = &mut self.conns[i];
+        if conn.outbox_is_empty() || !conn.writable {
+            return Ok(());
+        }
+        conn.flush()
+    }
+
+    /// Reads connection `i` until `WouldBlock` (or a short read, which with
+    /// edge-triggered polling means the same), handling each whole message.
+    fn read_from(&mut self, i: usize, now: u64) -> bool {
+        let mut received = false;
+        loop {
+            let fill = self.conns[i].fill(&mut self.chunk);
+            let n = match fill {
+                Ok(Fill::Data(n)) => n,
+                Ok(Fill::Drained) => return received,
+                Ok(Fill::Eof) => {
+                    self.close(i, "closed by the server");
+                    return received;
+                }
+                Err(e) => {
+                    self.close(i, &e);
+                    return received;
+                }
+            };
+            received = true;
+            if let Err(e) = self.consume(i, n, now) {
+                self.close(i, &e);
+                return received;
+            }
+            if n < self.chunk.len() {
+                return received;
+            }
+        }
+    }
+
+    /// Decodes the `n` new bytes in the chunk (after any kept tail) into messages.
+    fn consume(&mut self, i: usize, n: usize, now: u64) -> Result<(), String> {
+        let Driver {
+            conns,
+            chunk,
+            sink,
+            config,
+            ..
+        } = self;
+        let conn = &mut conns[i];
+        if conn.state == State::Ready && conn.role != Role::Receiver {
+            return Ok(()); // senders and idle connections only drain what they get
+        }
+        let mut inbox = std::mem::take(&mut conn.inbox);
+        let from_inbox = !inbox.is_empty();
+        if from_inbox {
+            inbox.extend_from_slice(&chunk[..n]);
+        }
+        let data: &[u8] = if from_inbox { &inbox } else { &chunk[..n] };
+        let room = config.room.as_deref();
+        let mut used = 0;
+        let mut ready = false;
+        let outcome = loop {
+            match conn.decoder.decode(&data[used..]) {
+                Err(e) => break Err(format!("the server announced a {}-byte frame", e.len)),
+                Ok((Decoded::Incomplete, _)) => break Ok(()),
+                Ok((Decoded::Message(msg), k)) => {
+                    used += k;
+                    match on_message(sink, conn, room, msg, now) {
+                        Ok(Step::Ready) => {
+                            conn.state = State::Ready;
+                            ready = true;
+                        }
+                        Ok(Step::Stay) => {}
+                        Err(e) => break Err(e),
+                    }
+                }
+                Ok((_, k)) => used += k,
+            }
+        };
+        if from_inbox {
+            inbox.drain(..used);
+        } else {
+            inbox.extend_from_slice(&chunk[used..n]);
+        }
+        conn.inbox = inbox;
+        outcome?;
+        if ready {
+            self.in_flight -= 1;
+            self.shared.ready.fetch_add(1, Ordering::Relaxed);
+        }
+        self.flush(i)
+    }
+
+    /// Closes connection `i` (once), counting it as failed, disconnected or done.
+    pub(super) fn close(&mut self, i: usize, reason: &str) {
+        let conn = &mut self.conns[i];
+        let was = conn.state;
+        if was == State::Closed {
+            return;
+        }
+        conn.state = State::Closed;
+        if let Some(mut stream) = conn.stream.take() {
+            let _ = self.poll.registry().deregister(&mut stream);
+        }
+        let detail = match &conn.last_error {
+            Some(last) => format!("{reason} (after {last:?})"),
+            None => reason.to_string(),
+        };
+        log::debug!("bench loop {}: connection {i} closed: {detail}", self.index);
+        match (was, conn.role) {
+            (State::Connecting | State::Greeting | State::Joining, _) => {
+                self.in_flight -= 1;
+                self.shared.record_failure(&detail);
+            }
+            (_, Role::Receiver) => {
+                self.disconnected += 1;
+                self.disconnect_reason.get_or_insert(detail);
+            }
+            _ => {}
+        }
+    }
+
+    /// The loop's results, once the run is finished.
+    pub(super) fn finish(self) -> LoopResult {
+        let mut trackers = Vec::new();
+        let mut sent = Vec::new();
+        let mut max_lag_ns = 0;
+        for conn in self.conns {
+            if let Some(tracker) = conn.tracker {
+                trackers.push(tracker);
+            }
+            if let Some(send) = conn.send {
+                max_lag_ns = max_lag_ns.max(send.max_lag_ns);
+                sent.push((send.id, send.sent));
+            }
+        }
+        LoopResult {
+            trackers,
+            sink: self.sink,
+            disconnected: self.disconnected,
+            disconnect_reason: self.disconnect_reason,
+            sent,
+            max_lag_ns,
+        }
+    }
+}

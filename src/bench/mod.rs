@@ -1,0 +1,33 @@
+//! `mio-chat bench`: a load tester that measures throughput and latency and checks that
+//! nothing was lost, duplicated or reordered.
+//!
+//! K senders and N receivers share one room. Every payload carries its sender, sequence
+//! number and send time ([`payload`]); every receiver checks each sender's sequence
+//! ([`tracker`]) and records latency in an HDR histogram. One or more mio event loops
+//! ([`driver`]) drive the sockets; one coordinating thread ([`run`]) moves the run
+//! through its phases and builds the [`report`].
+//!
+//! - [`config`]: what a run is asked to do.
+//! - [`conn`], [`sender`], [`receive`]: one connection's socket, sending and receiving.
+//! - [`shared`]: the clock, phase and counters the threads share.
+//! - [`procfs`], [`rlimit`]: the server's memory and CPU; the descriptor limit.
+//! - [`progress`], [`json`]: the stderr progress line; the `--json` writer.
+
+pub mod config;
+pub mod conn;
+pub mod driver;
+pub mod json;
+pub mod payload;
+pub mod procfs;
+pub mod progress;
+pub mod receive;
+pub mod report;
+pub mod rlimit;
+pub mod run;
+pub mod sender;
+pub mod shared;
+pub mod tracker;
+
+pub use config::{Config, Mode, SendLimit};
+pub use report::{IdleReport, LoadReport};
+pub use run::{run, Outcome};

@@ -1,0 +1,325 @@
+//! The coordinating thread: starts the event loops, moves the run through its phases
+//! (connect, settle, send, drain), prints progress, and turns the loops' results into
+//! the report.
+//!
+//! Every phase has a bound, so a run always ends: handshakes time out after 10 s,
+//! settling after 30 s, and sending or draining ends when nothing was sent or delivered
+//! for 5 s (longer at slow `--rate`s).
+
+use super::config::{Config, Mode, SendLimit};
+use super::conn::Role;
+use super::driver::{Driver, LoopResult};
+use super::procfs;
+use super::progress::Progress;
+use super::report::{IdleReport, Latency, LoadReport, ServerUsage};
+use super::rlimit;
+use super::shared::{Phase, Shared};
+use super::tracker::Tally;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::thread::{self, JoinHandle};
+use std::time::Duration;
+
+/// What a finished run reports.
+#[derive(Debug)]
+pub enum Outcome {
+    /// A load run.
+    Load(Box<LoadReport>),
+    /// An `--idle` run.
+    Idle(IdleReport),
+}
+
+/// How often the coordinator looks at the shared counters.
+const CHECK_EVERY: Duration = Duration::from_millis(10);
+/// Settled once no byte has arrived for this long...
+const QUIET_NS: u64 = 300_000_000;
+/// ...or after this long whatever happens.
+const MAX_SETTLE_NS: u64 = 30_000_000_000;
+/// Sending or draining ends after this long without progress.
+const STALL_NS: u64 = 5_000_000_000;
+/// Descriptors kept for everything that is not a connection.
+const SPARE_FDS: u64 = 64;
+
+/// Runs the bench described by `config` to the end.
+///
+/// # Errors
+/// A one-line reason when the run could not be done: too few file descriptors, an
+/// unreadable `--server-pid`, connections that failed to open.
+pub fn run(config: Config) -> Result<Outcome, String> {
+    let roles = all_roles(&config);
+    check_fd_limit(roles.len() as u64)?;
+    let server_rss_before = config.server_pid.map(procfs::rss_kib).transpose()?;
+    let config = Arc::new(config);
+    let shared = Arc::new(Shared::new(config.senders(), config.threads));
+    let loops = start_loops(&config, &shared, &roles)?;
+    let mut progress = Progress::new(config.progress, roles.len() as u64);
+    let measured = measure(&config, &shared, &mut progress);
+    shared.advance(Phase::Finished);
+    let results: Vec<LoopResult> = loops.into_iter().filter_map(|h| h.join().ok()).collect();
+    if results.len() < config.threads {
+        return Err("an event loop crashed".to_string());
+    }
+    let measured = measured?;
+    let server = server_rss_before.map(|before| ServerUsage {
+        rss_before_kib: before,
+        rss_after_kib: measured.server_rss_after_kib,
+        cpu_s: measured.server_cpu_s,
+    });
+    Ok(match &config.mode {
+        Mode::Idle { connections, .. } => Outcome::Idle(IdleReport {
+            requested: *connections as u64,
+            ready: shared.ready.load(Ordering::Relaxed),
+            connect_s: measured.connect_s,
+            held_s: measured.send_s,
+            server,
+        }),
+        Mode::Load { .. } => Outcome::Load(Box::new(load_report(&config, &measured, results, server))),
+    })
+}
+
+/// Timings and `/proc` readings taken while the run was on.
+#[derive(Debug, Default)]
+struct Measured {
+    connect_s: f64,
+    settle_s: f64,
+    /// Load: seconds the senders took; idle: seconds held.
+    send_s: f64,
+    duration_s: f64,
+    drain_timed_out: bool,
+    bench_cpu_s: f64,
+    server_cpu_s: f64,
+    server_rss_after_kib: u64,
+}
+
+/// Connect, settle, then hold (idle) or send and drain (load), watching the CPU.
+fn measure(config: &Config, shared: &Shared, progress: &mut Progress) -> Result<Measured, String> {
+    let mut m = Measured {
+        connect_s: wait_for_connections(config, shared, progress)?,
+        ..Measured::default()
+    };
+    m.settle_s = settle(shared, progress);
+    let server_cpu = || config.server_pid.and_then(|pid| procfs::cpu_seconds(pid).ok());
+    let (server_before, bench_before) = (server_cpu(), procfs::own_cpu_seconds());
+    match &config.mode {
+        Mode::Idle { hold, .. } => {
+            let until = shared.now_ns() + hold.as_nanos() as u64;
+            while shared.now_ns() < until {
+                progress.tick(shared);
+                thread::sleep(CHECK_EVERY);
+            }
+            m.send_s = hold.as_secs_f64();
+        }
+        Mode::Load { .. } => send_and_drain(config, shared, progress, &mut m),
+    }
+    m.bench_cpu_s = procfs::own_cpu_seconds() - bench_before;
+    m.server_cpu_s = server_cpu()
+        .zip(server_before)
+        .map_or(0.0, |(after, before)| after - before);
+    if let Some(pid) = config.server_pid {
+        m.server_rss_after_kib = procfs::rss_kib(pid).unwrap_or(0);
+    }
+    Ok(m)
+}
+
+/// Waits until every loop has opened its connections; returns the seconds it took.
+fn wait_for_connections(config: &Config, shared: &Shared, progress: &mut Progress) -> Result<f64, String> {
+    let start = shared.now_ns();
+    while shared.loops_connected.load(Ordering::Acquire) < config.threads && shared.phase() != Phase::Finished
+    {
+        progress.tick(shared);
+        thread::sleep(CHECK_EVERY);
+    }
+    let failed = shared.failed.load(Ordering::Relaxed);
+    if failed > 0 {
+        let first = shared
+            .first_error
+            .lock()
+            .ok()
+            .and_then(|e| e.clone())
+            .unwrap_or_default();
+        let total = failed + shared.ready.load(Ordering::Relaxed);
+        return Err(format!(
+            "{failed} of {total} connections to {} failed; first: {first}",
+            config.addr
+        ));
+    }
+    Ok((shared.now_ns() - start) as f64 / 1e9)
+}
+
+/// Waits until the notices caused by connecting have stopped arriving; returns seconds.
+fn settle(shared: &Shared, progress: &mut Progress) -> f64 {
+    let start = shared.now_ns();
+    loop {
+        let now = shared.now_ns();
+        let last_rx = shared.last_rx_ns.load(Ordering::Relaxed).max(start);
+        if now - last_rx >= QUIET_NS {
+            break;
+        }
+        if now - start >= MAX_SETTLE_NS {
+            log::warn!("bench: the server was still sending after 30 s of settling; starting anyway");
+            break;
+        }
+        progress.tick(shared);
+        thread::sleep(CHECK_EVERY);
+    }
+    (shared.now_ns() - start) as f64 / 1e9
+}
+
+/// Starts sending, stops at `--duration`, and waits until every receiver has every
+/// message or progress stalls.
+fn send_and_drain(config: &Config, shared: &Shared, progress: &mut Progress, m: &mut Measured) {
+    let Mode::Load {
+        senders, limit, rate, ..
+    } = &config.mode
+    else {
+        return;
+    };
+    let start = shared.now_ns();
+    shared.send_start_ns.store(start, Ordering::Relaxed);
+    shared.advance(Phase::Sending);
+    let stop_at = match limit {
+        SendLimit::Duration(d) => Some(start + d.as_nanos() as u64),
+        SendLimit::Messages(_) => None,
+    };
+    // At a slow rate a message every few seconds is progress, not a stall.
+    let stall_ns = rate.map_or(STALL_NS, |r| STALL_NS.max((3e9 * *senders as f64 / r) as u64));
+    let (mut last_counts, mut last_change, mut senders_done_at) = ((0, 0), start, None);
+    loop {
+        thread::sleep(CHECK_EVERY);
+        let now = shared.now_ns();
+        if stop_at.is_some_and(|t| now >= t) {
+            shared.advance(Phase::Draining);
+        }
+        if senders_done_at.is_none() && shared.final_sent().is_some() {
+            senders_done_at = Some(now);
+        }
+        if shared.loops_drained.load(Ordering::Acquire) == config.threads || shared.phase() == Phase::Finished
+        {
+            break;
+        }
+        let counts = (shared.sent_total(), shared.deliveries.load(Ordering::Relaxed));
+        if counts != last_counts {
+            (last_counts, last_change) = (counts, now);
+        } else if now - last_change > stall_ns {
+            m.drain_timed_out = true;
+            break;
+        }
+        progress.tick(shared);
+    }
+    let end = shared.now_ns();
+    m.send_s = (senders_done_at.unwrap_or(end) - start) as f64 / 1e9;
+    let last_delivery = shared.last_delivery_ns.load(Ordering::Relaxed).max(start);
+    m.duration_s = (last_delivery - start) as f64 / 1e9;
+}
+
+/// Every connection's role: senders first, then receivers (or idle connections).
+fn all_roles(config: &Config) -> Vec<Role> {
+    match &config.mode {
+        Mode::Load {
+            receivers, senders, ..
+        } => (0..*senders as u32)
+            .map(Role::Sender)
+            .chain(std::iter::repeat_n(Role::Receiver, *receivers))
+            .collect(),
+        Mode::Idle { connections, .. } => vec![Role::Idle; *connections],
+    }
+}
+
+/// Deals the connections round-robin over the loops and starts one thread per loop.
+fn start_loops(
+    config: &Arc<Config>,
+    shared: &Arc<Shared>,
+    roles: &[Role],
+) -> Result<Vec<JoinHandle<LoopResult>>, String> {
+    let mut handles = Vec::with_capacity(config.threads);
+    for index in 0..config.threads {
+        let mine = roles
+            .iter()
+            .skip(index)
+            .step_by(config.threads)
+            .copied()
+            .collect();
+        let driver = Driver::new(index, mine, Arc::clone(config), Arc::clone(shared))?;
+        let handle = thread::Builder::new()
+            .name(format!("bench-loop-{index}"))
+            .spawn(move || driver.run())
+            .map_err(|e| format!("cannot start an event loop thread: {e}"))?;
+        handles.push(handle);
+    }
+    Ok(handles)
+}
+
+/// Raises the descriptor limit and checks that the connections fit under it.
+fn check_fd_limit(connections: u64) -> Result<(), String> {
+    let limit = rlimit::raise_nofile_to_hard().map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
+    if connections + SPARE_FDS > limit {
+        return Err(format!(
+            "{connections} connections need about {} file descriptors, but the limit is {limit} \
+             (raise it with ulimit -n)",
+            connections + SPARE_FDS
+        ));
+    }
+    Ok(())
+}
+
+/// Merges the loops' results into the load report.
+fn load_report(
+    config: &Config,
+    m: &Measured,
+    results: Vec<LoopResult>,
+    server: Option<ServerUsage>,
+) -> LoadReport {
+    let Mode::Load {
+        receivers,
+        senders,
+        size,
+        rate,
+        ..
+    } = &config.mode
+    else {
+        return LoadReport::default();
+    };
+    let mut sent = vec![0u64; *senders];
+    for &(id, n) in results.iter().flat_map(|r| &r.sent) {
+        sent[id as usize] = n;
+    }
+    let messages_sent: u64 = sent.iter().sum();
+    let mut report = LoadReport {
+        framing: config.framing.to_string(),
+        receivers: *receivers as u64,
+        senders: *senders as u64,
+        size: *size as u64,
+        rate: *rate,
+        messages_sent,
+        expected: messages_sent * *receivers as u64,
+        connect_s: m.connect_s,
+        settle_s: m.settle_s,
+        send_s: m.send_s,
+        duration_s: m.duration_s,
+        drain_timed_out: m.drain_timed_out,
+        bench_cpu_s: m.bench_cpu_s,
+        server,
+        ..LoadReport::default()
+    };
+    let mut latency = results.first().map(|r| r.sink.latency.clone());
+    let mut tally = Tally::default();
+    for (i, r) in results.iter().enumerate() {
+        if let Some(hist) = latency.as_mut().filter(|_| i > 0) {
+            // Same bounds in every loop, so adding cannot fail.
+            let _ = hist.add(&r.sink.latency);
+        }
+        if report.disconnect_reason.is_none() {
+            report.disconnect_reason.clone_from(&r.disconnect_reason);
+        }
+        for tracker in &r.trackers {
+            tally.add(tracker.tally());
+            report.lost += tracker.lost(&sent);
+        }
+        report.other += r.sink.other;
+        report.malformed += r.sink.malformed;
+        report.receivers_disconnected += r.disconnected;
+    }
+    report.tally = tally;
+    report.latency = latency.as_ref().map(Latency::from_histogram).unwrap_or_default();
+    report
+}
