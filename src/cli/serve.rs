@@ -11,41 +11,53 @@ const USAGE: &str = "usage: mio-chat serve [ADDR] [options]\n\n\
 Runs the chat server on ADDR (default 127.0.0.1:1234; port 0 picks a free port).\n\
 Clients connect with netcat/telnet (lines) or `mio-chat connect` (frames).";
 
+/// The valued flags: name, value hint, help.
+const FLAGS: &[(&str, &str, &str)] = &[
+    (
+        "max-message",
+        "BYTES",
+        "longest message in bytes (default 65536, at most 16777216)",
+    ),
+    (
+        "framing",
+        "MODE",
+        "auto (detect per connection, default), frames or lines",
+    ),
+    (
+        "detect-ms",
+        "MS",
+        "wait this long for a silent client before using lines (default 250)",
+    ),
+    (
+        "max-backlog",
+        "BYTES",
+        "queued output that gets a client dropped as too slow (default 1048576)",
+    ),
+    ("max-clients", "N", "clients served at once (default 10000)"),
+    (
+        "stats-interval",
+        "SECS",
+        "log a line of counters (info level) every SECS",
+    ),
+    (
+        "keepalive",
+        "SECS",
+        "TCP keepalive after SECS of silence; 0 turns it off (default 60)",
+    ),
+    (
+        "idle-timeout",
+        "SECS",
+        "close connections that send nothing for SECS (default 0: never)",
+    ),
+];
+
 fn options() -> getopts::Options {
     let mut opts = getopts::Options::new();
     opts.optflag("h", "help", "show this help");
-    opts.optopt(
-        "",
-        "max-message",
-        "longest message in bytes (default 65536, at most 16777216)",
-        "BYTES",
-    );
-    opts.optopt(
-        "",
-        "framing",
-        "auto (detect per connection, default), frames or lines",
-        "MODE",
-    );
-    opts.optopt(
-        "",
-        "detect-ms",
-        "wait this long for a silent client before using lines (default 250)",
-        "MS",
-    );
     opts.optflag("", "echo", "send clients their own chat lines back");
-    opts.optopt(
-        "",
-        "max-backlog",
-        "queued output that gets a client dropped as too slow (default 1048576)",
-        "BYTES",
-    );
-    opts.optopt("", "max-clients", "clients served at once (default 10000)", "N");
-    opts.optopt(
-        "",
-        "stats-interval",
-        "log a line of counters (info level) every SECS",
-        "SECS",
-    );
+    for (name, hint, help) in FLAGS {
+        opts.optopt("", name, help, hint);
+    }
     opts
 }
 
@@ -98,11 +110,22 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     config.echo = matches.opt_present("echo");
     config.max_backlog = flag(matches, "max-backlog", server::DEFAULT_MAX_BACKLOG)?;
     config.max_clients = flag(matches, "max-clients", server::DEFAULT_MAX_CLIENTS)?;
-    config.stats_interval = match flag::<f64>(matches, "stats-interval", 0.0)? {
-        secs if secs > 0.0 && secs.is_finite() => Some(Duration::from_secs_f64(secs)),
-        _ => None,
-    };
+    config.stats_interval = seconds(matches, "stats-interval", 0.0)?;
+    config.keepalive = seconds(matches, "keepalive", server::DEFAULT_KEEPALIVE.as_secs_f64())?;
+    config.idle_timeout = seconds(matches, "idle-timeout", 0.0)?;
     Ok(config)
+}
+
+/// A duration flag in (fractional) seconds; 0 means "off" (`None`).
+fn seconds(matches: &getopts::Matches, name: &str, default: f64) -> Result<Option<Duration>, Failure> {
+    let secs: f64 = flag(matches, name, default)?;
+    match Duration::try_from_secs_f64(secs) {
+        Ok(d) if d.is_zero() => Ok(None),
+        Ok(d) => Ok(Some(d)),
+        Err(_) => Err(Failure::Usage(format!(
+            "invalid value '{secs}' for --{name}: use seconds >= 0"
+        ))),
+    }
 }
 
 /// `ADDR` as a socket address; host names are resolved (first address wins).

@@ -14,6 +14,7 @@ use mio::net::TcpStream;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
 use std::rc::Rc;
+use std::time::Instant;
 
 /// How a read pass over a socket ended.
 #[derive(Debug, PartialEq, Eq)]
@@ -50,6 +51,8 @@ pub struct Connection {
     pub closing: bool,
     /// On the loop's list of connections to read again next turn.
     pub read_again: bool,
+    /// When input last arrived (kept only with `--idle-timeout`; else the accept time).
+    pub last_input: Instant,
 }
 
 impl Connection {
@@ -66,6 +69,7 @@ impl Connection {
             wants_writable: false,
             closing: false,
             read_again: false,
+            last_input: Instant::now(),
         }
     }
 

@@ -28,6 +28,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod timers;
 mod turn;
 
 /// Slab keys are connection tokens; these two sit at the top of the token space, where
@@ -57,6 +58,8 @@ pub enum CloseReason {
     TooSlow,
     /// It asked to (`/quit`), or it was told `! server full`.
     Requested,
+    /// It sent nothing for `--idle-timeout`.
+    IdleTimeout,
 }
 
 /// Counters the loop keeps for `/stats` and `--stats-interval`.
@@ -96,6 +99,7 @@ pub struct Server {
     /// Running out of fds was logged; logged again only after a recovery.
     out_of_fds_logged: bool,
     next_stats_log: Option<Instant>,
+    next_idle_sweep: Option<Instant>,
     /// Set by SIGINT/SIGTERM: flush until then, then exit.
     shutdown_deadline: Option<Instant>,
 }
@@ -123,6 +127,7 @@ impl Server {
             listener,
             signals,
             next_stats_log: config.stats_interval.map(|every| now + every),
+            next_idle_sweep: config.idle_timeout.map(|t| now + timers::idle_sweep_period(t)),
             config,
             conns: Slab::new(),
             chat,
@@ -193,25 +198,6 @@ impl Server {
         }
     }
 
-    /// How long `poll` may sleep: until the next timer, or not at all if some
-    /// connection still has data we have not read.
-    fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.read_again.is_empty() {
-            return Some(Duration::ZERO);
-        }
-        let deadlines = [
-            self.detect_deadlines.front().map(|d| d.0),
-            self.accept_retry.map(|r| r.0),
-            self.next_stats_log,
-            self.shutdown_deadline,
-        ];
-        deadlines
-            .into_iter()
-            .flatten()
-            .min()
-            .map(|at| at.saturating_duration_since(now))
-    }
-
     /// Accepts every waiting connection, unless paused after running out of fds.
     fn accept_clients(&mut self) {
         if self.accept_retry.is_some() || self.shutdown_deadline.is_some() {
@@ -235,26 +221,6 @@ impl Server {
         }
     }
 
-    /// Retries accepting after fd exhaustion; backs off while it keeps failing.
-    fn retry_accept(&mut self, now: Instant) {
-        let Some((at, delay)) = self.accept_retry else {
-            return;
-        };
-        if now < at {
-            return;
-        }
-        self.accept_retry = None;
-        self.accept_clients();
-        if let Some((_, ref mut next_delay)) = self.accept_retry {
-            // Still out of fds: the warning was logged once; wait longer next time.
-            let delay = (delay * 2).min(ACCEPT_BACKOFF_MAX);
-            *next_delay = delay;
-            self.accept_retry = Some((now + delay, delay));
-        } else if std::mem::take(&mut self.out_of_fds_logged) {
-            info!("accepting connections again");
-        }
-    }
-
     /// Registers a new connection; over `--max-clients` it is only kept to be refused.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
         let active = self.conns.len() - self.rejecting;
@@ -262,8 +228,8 @@ impl Server {
         if rejecting && self.rejecting >= MAX_REJECTING {
             return; // dropping the stream closes it: no room even to say why
         }
-        if let Err(e) = stream.set_nodelay(true) {
-            debug!("set TCP_NODELAY for {peer}: {e}");
+        if let Err(e) = listener::tune_accepted(&stream, self.config.keepalive) {
+            debug!("socket options for {peer}: {e}");
         }
         let entry = self.conns.vacant_entry();
         let key = entry.key();
@@ -316,7 +282,11 @@ impl Server {
         } else {
             &mut self.read_buf
         });
+        let before = input.len();
         let end = conn.read_into(&mut input, READ_BUDGET);
+        if self.config.idle_timeout.is_some() && input.len() > before {
+            conn.last_input = Instant::now();
+        }
         if end.as_ref().is_ok_and(|e| *e == ReadEnd::BudgetSpent) && !conn.read_again {
             conn.read_again = true;
             self.read_again.push(key);
@@ -437,44 +407,6 @@ impl Server {
         conn.closing = true;
         self.to_close.push((key, reason));
         self.chat.disconnect(key, None, &mut self.fanout);
-    }
-
-    /// Timers: silent connections become lines, accept retries, the stats line.
-    fn fire_timers(&mut self, now: Instant) {
-        while let Some(&(at, key, serial)) = self.detect_deadlines.front() {
-            if at > now {
-                break;
-            }
-            self.detect_deadlines.pop_front();
-            let Some(conn) = self.conns.get(key) else { continue };
-            let undecided = conn.serial == serial && conn.decoder.is_none() && !conn.closing;
-            // Bytes that do not decide yet are waited for, except from a rejected client.
-            if undecided && (conn.partial.is_empty() || conn.rejecting) {
-                self.start_chat(key, Framing::Lines);
-                let partial = std::mem::take(&mut self.conns[key].partial);
-                let used = self.process_input(key, &partial);
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.partial = partial[used..].to_vec();
-                }
-            }
-        }
-        self.retry_accept(now);
-        if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {
-            self.log_stats();
-            self.next_stats_log = self.config.stats_interval.map(|every| at.max(now) + every);
-        }
-    }
-
-    fn log_stats(&self) {
-        info!(
-            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {}, slow clients dropped {}",
-            self.chat.client_count(),
-            self.chat.room_count(),
-            self.counters.messages_in,
-            self.chat.messages_relayed(),
-            self.counters.bytes_out,
-            self.counters.slow_dropped
-        );
     }
 
     /// SIGINT/SIGTERM: stop accepting, tell everyone, and flush for a while.

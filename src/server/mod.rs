@@ -22,6 +22,8 @@ pub const DEFAULT_MAX_BACKLOG: usize = 1 << 20;
 pub const DEFAULT_MAX_CLIENTS: usize = 10_000;
 /// The default `--detect-ms`.
 pub const DEFAULT_DETECT: Duration = Duration::from_millis(250);
+/// The default `--keepalive`.
+pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long a stopping server keeps flushing queued output.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
@@ -44,6 +46,10 @@ pub struct Config {
     pub max_clients: usize,
     /// Log a line of counters this often.
     pub stats_interval: Option<Duration>,
+    /// TCP keepalive idle time for accepted sockets; `None` turns keepalive off.
+    pub keepalive: Option<Duration>,
+    /// Close connections that sent nothing for this long; `None`: never.
+    pub idle_timeout: Option<Duration>,
 }
 
 impl Config {
@@ -58,6 +64,8 @@ impl Config {
             max_backlog: DEFAULT_MAX_BACKLOG,
             max_clients: DEFAULT_MAX_CLIENTS,
             stats_interval: None,
+            keepalive: Some(DEFAULT_KEEPALIVE),
+            idle_timeout: None,
         }
     }
 }

@@ -1,0 +1,123 @@
+//! Time-driven work: framing-detection deadlines, idle timeouts, accept retries after
+//! running out of file descriptors, and the periodic stats line.
+
+use super::{CloseReason, Server, ACCEPT_BACKOFF_MAX};
+use crate::chat::Outbox;
+use crate::framing::Framing;
+use log::info;
+use std::time::{Duration, Instant};
+
+impl Server {
+    /// How long `poll` may sleep: until the next timer, or not at all if some
+    /// connection still has data we have not read.
+    pub(super) fn poll_timeout(&self, now: Instant) -> Option<Duration> {
+        if !self.read_again.is_empty() {
+            return Some(Duration::ZERO);
+        }
+        let deadlines = [
+            self.detect_deadlines.front().map(|d| d.0),
+            self.accept_retry.map(|r| r.0),
+            self.next_stats_log,
+            self.next_idle_sweep,
+            self.shutdown_deadline,
+        ];
+        deadlines
+            .into_iter()
+            .flatten()
+            .min()
+            .map(|at| at.saturating_duration_since(now))
+    }
+
+    /// Retries accepting after fd exhaustion; backs off while it keeps failing.
+    fn retry_accept(&mut self, now: Instant) {
+        let Some((at, delay)) = self.accept_retry else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        self.accept_retry = None;
+        self.accept_clients();
+        if let Some((_, ref mut next_delay)) = self.accept_retry {
+            // Still out of fds: the warning was logged once; wait longer next time.
+            let delay = (delay * 2).min(ACCEPT_BACKOFF_MAX);
+            *next_delay = delay;
+            self.accept_retry = Some((now + delay, delay));
+        } else if std::mem::take(&mut self.out_of_fds_logged) {
+            info!("accepting connections again");
+        }
+    }
+
+    /// Timers: silent connections become lines, accept retries, the stats line.
+    pub(super) fn fire_timers(&mut self, now: Instant) {
+        while let Some(&(at, key, serial)) = self.detect_deadlines.front() {
+            if at > now {
+                break;
+            }
+            self.detect_deadlines.pop_front();
+            let Some(conn) = self.conns.get(key) else { continue };
+            let undecided = conn.serial == serial && conn.decoder.is_none() && !conn.closing;
+            // Bytes that do not decide yet are waited for, except from a rejected client.
+            if undecided && (conn.partial.is_empty() || conn.rejecting) {
+                self.start_chat(key, Framing::Lines);
+                let partial = std::mem::take(&mut self.conns[key].partial);
+                let used = self.process_input(key, &partial);
+                if let Some(conn) = self.conns.get_mut(key) {
+                    conn.partial = partial[used..].to_vec();
+                }
+            }
+        }
+        self.retry_accept(now);
+        self.close_idle_clients(now);
+        if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {
+            self.log_stats();
+            self.next_stats_log = self.config.stats_interval.map(|every| at.max(now) + every);
+        }
+    }
+
+    fn log_stats(&self) {
+        info!(
+            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {}, slow clients dropped {}",
+            self.chat.client_count(),
+            self.chat.room_count(),
+            self.counters.messages_in,
+            self.chat.messages_relayed(),
+            self.counters.bytes_out,
+            self.counters.slow_dropped
+        );
+    }
+
+    /// `--idle-timeout`: closes connections that sent nothing for that long. A sweep
+    /// over all connections every quarter timeout is cheaper than a timer per read.
+    fn close_idle_clients(&mut self, now: Instant) {
+        let (Some(timeout), Some(at)) = (self.config.idle_timeout, self.next_idle_sweep) else {
+            return;
+        };
+        if now < at {
+            return;
+        }
+        self.next_idle_sweep = Some(now + idle_sweep_period(timeout));
+        let idle: Vec<usize> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| !c.closing && now.duration_since(c.last_input) >= timeout)
+            .map(|(key, _)| key)
+            .collect();
+        for key in idle {
+            if self.conns[key].decoder.is_none() {
+                self.start_chat(key, Framing::Lines); // an error needs a framing to be sent in
+            }
+            self.fanout.to_client(key, IDLE_TIMEOUT_NOTICE);
+            self.close(key, CloseReason::IdleTimeout);
+        }
+    }
+}
+
+/// Sent to a connection closed by `--idle-timeout`.
+const IDLE_TIMEOUT_NOTICE: &str = "! idle timeout";
+
+/// How often idle connections are looked for: a quarter of the timeout, so one is closed
+/// between 1 and 1.25 timeouts after its last input.
+pub(super) fn idle_sweep_period(timeout: Duration) -> Duration {
+    (timeout / 4).max(Duration::from_millis(10))
+}
