@@ -1,0 +1,377 @@
+//! `mio-chat bench` against a real `mio-chat serve` on port 0, and against a tiny lossy
+//! relay written here, checking the report's counts and the exit status.
+
+mod common;
+
+use common::{bin, Server};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+/// The longest a bench run in these tests may take before it is killed.
+const BENCH_PATIENCE: Duration = Duration::from_secs(60);
+
+/// What a finished bench run left behind.
+struct Run {
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+impl Run {
+    /// The raw text of `"key":value` in the JSON report.
+    fn field(&self, key: &str) -> &str {
+        let json = self.stdout.trim();
+        let pattern = format!("\"{key}\":");
+        let at = json
+            .find(&pattern)
+            .unwrap_or_else(|| panic!("no {key} in {json:?}; stderr:\n{}", self.stderr));
+        let rest = &json[at + pattern.len()..];
+        let end = rest.find([',', '}']).unwrap_or(rest.len());
+        &rest[..end]
+    }
+
+    fn number(&self, key: &str) -> u64 {
+        self.field(key)
+            .parse()
+            .unwrap_or_else(|_| panic!("{key} is not a whole number: {}", self.field(key)))
+    }
+}
+
+/// Runs `mio-chat bench ARGS...`, killing it after `BENCH_PATIENCE`.
+fn bench(args: &[&str]) -> Run {
+    let mut child = Command::new(bin())
+        .arg("bench")
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("start mio-chat bench");
+    let mut out = child.stdout.take().expect("piped stdout");
+    let mut err = child.stderr.take().expect("piped stderr");
+    let out = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = out.read_to_string(&mut s);
+        s
+    });
+    let err = thread::spawn(move || {
+        let mut s = String::new();
+        let _ = err.read_to_string(&mut s);
+        s
+    });
+    let deadline = Instant::now() + BENCH_PATIENCE;
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            break status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("bench did not finish within {BENCH_PATIENCE:?}");
+        }
+        thread::sleep(Duration::from_millis(20));
+    };
+    Run {
+        code: status.code(),
+        stdout: out.join().unwrap(),
+        stderr: err.join().unwrap(),
+    }
+}
+
+/// Asserts a clean run of `receivers` x `senders` x `messages`: exact counts, exit 0.
+fn assert_exact(run: &Run, receivers: u64, senders: u64, messages: u64) {
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.number("messages_sent"), senders * messages);
+    assert_eq!(run.number("expected"), receivers * senders * messages);
+    assert_eq!(run.number("deliveries"), receivers * senders * messages);
+    for zero in [
+        "lost",
+        "duplicated",
+        "reordered",
+        "malformed",
+        "receivers_disconnected",
+    ] {
+        assert_eq!(run.number(zero), 0, "{zero}; stderr:\n{}", run.stderr);
+    }
+    assert_eq!(run.field("ok"), "true");
+}
+
+/// Fan-out over frames: every receiver gets every message once, in order.
+#[test]
+fn frames_fan_out_delivers_every_message_exactly_once() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let run = bench(&[
+        &addr,
+        "--clients",
+        "50",
+        "--senders",
+        "2",
+        "--messages",
+        "200",
+        "--json",
+    ]);
+    assert_exact(&run, 50, 2, 200);
+    assert_eq!(run.field("framing"), "\"frames\"");
+    assert_eq!(run.number("latency_count"), 50 * 2 * 200);
+}
+
+/// The same over lines (netcat-style) connections.
+#[test]
+fn lines_fan_out_delivers_every_message_exactly_once() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "50",
+        "--senders",
+        "2",
+        "--messages",
+        "200",
+        "--framing",
+        "lines",
+        "--json",
+    ];
+    let run = bench(&args);
+    assert_exact(&run, 50, 2, 200);
+    assert_eq!(run.field("framing"), "\"lines\"");
+}
+
+/// With --room every connection joins that room first; lobby chatter does not count.
+#[test]
+fn a_room_run_joins_first_and_counts_exactly() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "30",
+        "--senders",
+        "3",
+        "--messages",
+        "100",
+        "--room",
+        "bench",
+        "--json",
+    ];
+    assert_exact(&bench(&args), 30, 3, 100);
+}
+
+/// Two event loops split the connections and still count exactly.
+#[test]
+fn two_threads_share_the_connections() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "40",
+        "--senders",
+        "2",
+        "--messages",
+        "150",
+        "--threads",
+        "2",
+        "--json",
+    ];
+    assert_exact(&bench(&args), 40, 2, 150);
+}
+
+/// A paced run for a duration: whatever was sent, every receiver got all of it.
+#[test]
+fn a_paced_run_for_a_duration_delivers_what_it_sent() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "20",
+        "--senders",
+        "2",
+        "--rate",
+        "200",
+        "--duration",
+        "0.5",
+        "--json",
+    ];
+    let run = bench(&args);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    let sent = run.number("messages_sent");
+    assert!(sent > 0, "nothing sent");
+    assert_eq!(run.number("deliveries"), sent * 20);
+    assert_eq!(run.number("lost"), 0);
+    assert_eq!(run.field("rate"), "200");
+}
+
+/// Without --json the report is text on stdout, with the verdict last.
+#[test]
+fn the_text_report_ends_with_the_verdict() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let run = bench(&[&addr, "--clients", "10", "--senders", "1", "--messages", "20"]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert!(
+        run.stdout
+            .contains("deliveries  expected 200, received 200 (200 unique)"),
+        "{}",
+        run.stdout
+    );
+    assert!(run
+        .stdout
+        .ends_with("result      OK: nothing lost, duplicated or reordered\n"));
+}
+
+/// --idle holds connections and reads the server's memory from /proc.
+#[test]
+fn idle_connections_report_server_memory() {
+    let server = Server::start(&[]);
+    let (addr, pid) = (server.addr.to_string(), server.pid().to_string());
+    let run = bench(&[
+        &addr,
+        "--idle",
+        "30",
+        "--duration",
+        "0.2",
+        "--server-pid",
+        &pid,
+        "--json",
+    ]);
+    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.field("mode"), "\"idle\"");
+    assert_eq!(run.number("ready"), 30);
+    assert!(run.number("server_rss_after_kib") > 0);
+}
+
+/// A relay that drops every 10th message makes bench report the loss and exit 1.
+#[test]
+fn a_lossy_relay_is_reported_and_fails_the_run() {
+    let addr = start_lossy_relay(10);
+    let addr = addr.to_string();
+    let run = bench(&[
+        &addr,
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--messages",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(
+        run.code,
+        Some(1),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    // 100 messages relayed, 10 dropped, each of which 10 receivers should have had.
+    assert_eq!(run.number("messages_sent"), 100);
+    assert_eq!(run.number("lost"), 100);
+    assert_eq!(run.number("deliveries"), 900);
+    assert_eq!(run.field("ok"), "false");
+    assert!(
+        run.stderr.contains("100 of 1000 deliveries lost"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// No server listening: the run fails with one line naming the connect error.
+#[test]
+fn an_unreachable_server_is_a_runtime_error() {
+    let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap();
+    let run = bench(&[
+        &port.to_string(),
+        "--clients",
+        "3",
+        "--senders",
+        "1",
+        "--messages",
+        "1",
+    ]);
+    assert_eq!(run.code, Some(1));
+    assert!(run.stderr.contains("connections to"), "{}", run.stderr);
+    assert!(run.stderr.contains("refused"), "{}", run.stderr);
+}
+
+/// Bad flags exit 2 and name the flag.
+#[test]
+fn bad_flags_are_usage_errors() {
+    for (args, needle) in [
+        (&["--framing", "pigeon"][..], "--framing"),
+        (&["--messages", "5", "--duration", "1"][..], "not both"),
+        (&["--clients", "0"][..], "--clients"),
+        (&["--rate", "-1"][..], "--rate"),
+        (&["--threads", "zero"][..], "--threads"),
+    ] {
+        let run = bench(args);
+        assert_eq!(run.code, Some(2), "{args:?}");
+        assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// Starts a frames relay on 127.0.0.1:0: it greets each connection with a welcome frame
+/// and relays every non-empty frame to every other connection, except that it drops
+/// every `drop_every`-th one.
+fn start_lossy_relay(drop_every: u64) -> SocketAddr {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let peers: Arc<Mutex<(u64, Vec<(usize, TcpStream)>)>> = Arc::default();
+    thread::spawn(move || {
+        for (id, stream) in listener.incoming().enumerate() {
+            let Ok(mut stream) = stream else { continue };
+            let _ = stream.set_nodelay(true);
+            let _ = stream.write_all(&frame(b"* welcome to the lossy relay"));
+            let writer = stream.try_clone().unwrap();
+            peers.lock().unwrap().1.push((id, writer));
+            let peers = Arc::clone(&peers);
+            thread::spawn(move || relay_from(id, stream, &peers, drop_every));
+        }
+    });
+    addr
+}
+
+/// Reads frames from one connection and relays them (lossily) to the others.
+fn relay_from(
+    id: usize,
+    mut stream: TcpStream,
+    peers: &Mutex<(u64, Vec<(usize, TcpStream)>)>,
+    drop_every: u64,
+) {
+    let mut header = [0u8; 4];
+    while stream.read_exact(&mut header).is_ok() {
+        let mut payload = vec![0u8; u32::from_le_bytes(header) as usize];
+        if stream.read_exact(&mut payload).is_err() {
+            return;
+        }
+        if payload.is_empty() {
+            continue;
+        }
+        // One lock around count-and-write keeps each sender's order on every peer.
+        let mut guard = peers.lock().unwrap();
+        guard.0 += 1;
+        if guard.0 % drop_every == 0 {
+            continue;
+        }
+        let bytes = frame(&payload);
+        for (peer, out) in guard.1.iter_mut() {
+            if *peer != id {
+                let _ = out.write_all(&bytes);
+            }
+        }
+    }
+}
+
+fn frame(payload: &[u8]) -> Vec<u8> {
+    [&(payload.len() as u32).to_le_bytes()[..], payload].concat()
+}
