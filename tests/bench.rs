@@ -320,13 +320,16 @@ fn bad_flags_are_usage_errors() {
     }
 }
 
+/// The relay's shared state: messages relayed so far, and every peer's writer.
+type Peers = Mutex<(u64, Vec<(usize, TcpStream)>)>;
+
 /// Starts a frames relay on 127.0.0.1:0: it greets each connection with a welcome frame
 /// and relays every non-empty frame to every other connection, except that it drops
 /// every `drop_every`-th one.
 fn start_lossy_relay(drop_every: u64) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let peers: Arc<Mutex<(u64, Vec<(usize, TcpStream)>)>> = Arc::default();
+    let peers: Arc<Peers> = Arc::default();
     thread::spawn(move || {
         for (id, stream) in listener.incoming().enumerate() {
             let Ok(mut stream) = stream else { continue };
@@ -342,12 +345,7 @@ fn start_lossy_relay(drop_every: u64) -> SocketAddr {
 }
 
 /// Reads frames from one connection and relays them (lossily) to the others.
-fn relay_from(
-    id: usize,
-    mut stream: TcpStream,
-    peers: &Mutex<(u64, Vec<(usize, TcpStream)>)>,
-    drop_every: u64,
-) {
+fn relay_from(id: usize, mut stream: TcpStream, peers: &Peers, drop_every: u64) {
     let mut header = [0u8; 4];
     while stream.read_exact(&mut header).is_ok() {
         let mut payload = vec![0u8; u32::from_le_bytes(header) as usize];
@@ -360,7 +358,7 @@ fn relay_from(
         // One lock around count-and-write keeps each sender's order on every peer.
         let mut guard = peers.lock().unwrap();
         guard.0 += 1;
-        if guard.0 % drop_every == 0 {
+        if guard.0.is_multiple_of(drop_every) {
             continue;
         }
         let bytes = frame(&payload);
