@@ -10,6 +10,10 @@ use crate::command::{self, Command};
 
 /// What the server says first: `* welcome to mio-chat, you are NICK; ...`.
 const WELCOME_PREFIX: &str = "* welcome to mio-chat, you are ";
+/// `* OLD is now NEW`, sent to the whole room, the renamed client included.
+const RENAMED: &str = " is now ";
+/// `* NICK joined`, sent to the new room, the joining client included.
+const JOINED: &str = " joined";
 
 /// The nick and room to restore, and the server's name for this client right now.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -66,12 +70,12 @@ impl Identity {
         let Some(after_nick) = rest.strip_prefix(current.as_str()) else {
             return;
         };
-        if let Some(new) = after_nick.strip_prefix(" is now ") {
+        if let Some(new) = after_nick.strip_prefix(RENAMED) {
             if command::is_valid_name(new) {
                 self.current = Some(new.to_string());
                 self.nick = Some(new.to_string());
             }
-        } else if after_nick == " joined" {
+        } else if after_nick == JOINED {
             if let Some(room) = self.asked_room.take() {
                 self.room = Some(room).filter(|r| !r.eq_ignore_ascii_case(LOBBY));
             }
