@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::VecDeque;
-use std::io::ErrorKind;
+use std::io::{ErrorKind, Write};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -365,7 +365,8 @@ impl Session {
     /// One line on stderr, after the stdout lines it follows.
     fn report(&mut self, what: &str) {
         let _ = self.screen.flush();
-        eprintln!("mio-chat: {what}");
+        // Not eprintln!, which panics when stderr is closed; a lost notice is no reason to stop.
+        let _ = writeln!(std::io::stderr(), "mio-chat: {what}");
     }
 
     fn is_connected(&self) -> bool {
