@@ -265,12 +265,17 @@ impl Session {
     }
 
     /// The connection ended. After `/quit`, or once everything was sent, that is the end.
+    /// Bytes still queued are dropped, not resent: the server may have taken part of them.
     fn on_lost(&mut self, lost: Lost) -> Result<(), Stop> {
+        let unsent = self.link.as_ref().map_or(0, Link::queued_bytes);
         self.drop_link();
         if self.quitting || self.linger_until.is_some() {
             return Err(Stop::Done);
         }
-        let what = format!("lost connection to {}: {}", self.addr, lost.0);
+        let mut what = format!("lost connection to {}: {}", self.addr, lost.0);
+        if unsent > 0 {
+            what.push_str(&format!(" ({unsent} bytes unsent)"));
+        }
         self.retry_or_fail(what, "reconnecting")
     }
 
