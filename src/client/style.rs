@@ -13,8 +13,6 @@ const DIM: &str = "\x1b[2m";
 const RED: &str = "\x1b[1;31m";
 /// The `you` of the user's own lines.
 const BOLD: &str = "\x1b[1m";
-/// Moves up one line and clears it: replaces the terminal's echo of what was typed.
-const ERASE_TYPED_LINE: &str = "\x1b[1A\x1b[2K";
 /// Foreground colours for nicks; red is left out, it means errors.
 const NICK_COLOURS: [u8; 10] = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
 
@@ -25,8 +23,6 @@ pub struct Style {
     pub terminal: bool,
     /// Colour nicks and mark notices and errors (terminal only).
     pub colour: bool,
-    /// stdin is a terminal too, so the typed line is on screen and `you: ...` replaces it.
-    pub replace_typed: bool,
     /// Prefix every line with the local time.
     pub timestamps: bool,
 }
@@ -41,7 +37,6 @@ impl Style {
         Style {
             terminal,
             colour: terminal && !no_colour && !no_colour_env,
-            replace_typed: terminal && std::io::stdin().is_terminal(),
             timestamps,
         }
     }
@@ -82,10 +77,9 @@ impl Style {
             Ok(Command::Me(text)) => ("* you", text),
             _ => return None,
         };
+        // The terminal's echo of the typed line stays: erasing it is unsafe, since other
+        // lines (a paste, a message) may have been printed below it in the meantime.
         let mut out = String::new();
-        if self.replace_typed {
-            out.push_str(ERASE_TYPED_LINE);
-        }
         self.push_stamp(stamp, &mut out);
         if self.colour {
             push_painted(&mut out, BOLD, prefix);

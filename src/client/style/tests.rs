@@ -3,13 +3,11 @@ use super::*;
 const PIPE: Style = Style {
     terminal: false,
     colour: false,
-    replace_typed: false,
     timestamps: false,
 };
 const TTY: Style = Style {
     terminal: true,
     colour: true,
-    replace_typed: false,
     timestamps: false,
 };
 
@@ -103,16 +101,8 @@ fn commands_are_not_shown_back() {
 }
 
 #[test]
-fn the_own_line_is_bold_and_replaces_the_typed_one_when_stdin_is_a_terminal() {
+fn the_own_line_is_bold_with_colour() {
     assert_eq!(TTY.sent("hi", "").as_deref(), Some("\x1b[1myou:\x1b[0m hi"));
-    let both = Style {
-        replace_typed: true,
-        ..TTY
-    };
-    assert_eq!(
-        both.sent("hi", "").as_deref(),
-        Some("\x1b[1A\x1b[2K\x1b[1myou:\x1b[0m hi")
-    );
 }
 
 #[test]
