@@ -93,7 +93,7 @@ impl OutQueue {
                 Err(e) => return Err(e),
             }
         }
-        if self.segments.is_empty() && self.segments.capacity() > 16 {
+        if self.segments.is_empty() {
             self.segments = VecDeque::new(); // an idle connection keeps no buffer
         }
         Ok(written)
