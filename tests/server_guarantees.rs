@@ -600,12 +600,20 @@ fn listening_line_is_the_only_stderr_output_even_with_logging_off() {
 /// is free on this machine).
 #[test]
 fn default_address_is_port_1234_on_loopback() {
-    match TcpListener::bind("127.0.0.1:1234") {
-        Ok(probe) => drop(probe),
-        Err(_) => return eprintln!("127.0.0.1:1234 is in use here; not checked"),
+    use std::io::{BufRead, BufReader};
+    let mut child = Command::new(common::bin())
+        .arg("serve")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start mio-chat");
+    let mut first = String::new();
+    let read = BufReader::new(child.stderr.take().unwrap()).read_line(&mut first);
+    let _ = child.kill();
+    let _ = child.wait();
+    read.expect("read stderr");
+    if first.contains("127.0.0.1:1234") && !first.starts_with("mio-chat listening on") {
+        return eprintln!("127.0.0.1:1234 is in use here; not checked: {first}");
     }
-    let mut cmd = Command::new(common::bin());
-    cmd.arg("serve");
-    let server = Server::start_command(cmd);
-    assert_eq!(server.addr.to_string(), "127.0.0.1:1234");
+    assert_eq!(first, "mio-chat listening on 127.0.0.1:1234\n");
 }
