@@ -96,8 +96,7 @@ fn frame_is_detected_by_its_zero_fourth_byte_and_answered_in_frames() {
     f.expect("guest1: back");
 }
 
-/// Two bytes of a frame header are not enough: the server waits past `--detect-ms`,
-/// sending nothing, until the 4th byte decides.
+/// Half a frame header is waited for past `--detect-ms`, with nothing sent until byte 4.
 #[test]
 fn partial_frame_header_waits_past_the_detect_timeout() {
     let server = Server::start(&["--detect-ms", "50"]);
@@ -111,8 +110,7 @@ fn partial_frame_header_waits_past_the_detect_timeout() {
     w.expect("guest2: hello");
 }
 
-/// A newline after a NUL in the first three bytes is part of a frame header, not a
-/// line: the server waits for the 4th byte.
+/// A newline after a NUL in the first three bytes is a frame header: byte 4 is awaited.
 #[test]
 fn newline_after_a_nul_in_the_first_bytes_waits_for_the_fourth() {
     let server = Server::start(&["--detect-ms", "50"]);
@@ -127,8 +125,7 @@ fn newline_after_a_nul_in_the_first_bytes_waits_for_the_fourth() {
     w.expect(&format!("guest2: {payload}"));
 }
 
-/// `--framing frames` serves a classic C# client: length + payload in one write, no
-/// hello frame, and a first length byte that looks like a newline.
+/// `--framing frames` serves a C# client's one-write frames, even a length of 0x0a.
 #[test]
 fn forced_frames_framing_serves_a_classic_csharp_client() {
     let server = Server::start(&["--framing", "frames"]);
@@ -219,8 +216,7 @@ fn empty_frames_are_keepalives_and_ignored() {
     f.expect_nothing_queued();
 }
 
-/// A frame longer than `--max-message` is refused with a frame naming both sizes, and
-/// the connection is closed.
+/// A frame over `--max-message` gets a frame naming both sizes, then the close.
 #[test]
 fn frame_over_the_limit_is_refused_and_the_connection_closed() {
     let server = Server::start(&["--max-message", "100"]);
@@ -337,8 +333,7 @@ fn empty_lines_are_ignored() {
     c.expect_nothing_queued();
 }
 
-/// An over-long line is refused with the limit; a line of exactly the limit (not counting
-/// `\r\n`) is relayed, and the connection stays usable.
+/// An over-long line is refused; one of exactly the limit plus `\r\n` passes.
 #[test]
 fn over_long_line_is_refused_and_connection_stays_usable() {
     let server = Server::start(&["--max-message", "10"]);
@@ -352,8 +347,7 @@ fn over_long_line_is_refused_and_connection_stays_usable() {
     c.expect_nothing_queued();
 }
 
-/// An over-long line arriving in pieces is refused once, and everything up to its
-/// newline is discarded rather than read as further messages.
+/// An over-long line in pieces is refused once and discarded up to its newline.
 #[test]
 fn over_long_line_in_pieces_is_discarded_up_to_its_newline() {
     let server = Server::start(&["--max-message", "10"]);

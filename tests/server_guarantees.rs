@@ -47,8 +47,7 @@ fn wait_until_answered(client: &mut Client) {
     }
 }
 
-/// Every member of a room gets every message once, in one order shared by all: five
-/// concurrent senders and fifty receivers, in both framings.
+/// Five senders, fifty receivers, both framings: everyone sees each message once, one order.
 #[test]
 fn every_member_sees_every_message_once_in_the_same_order() {
     const SENDERS: usize = 5;
@@ -105,8 +104,7 @@ fn every_member_sees_every_message_once_in_the_same_order() {
     }
 }
 
-/// A client that never reads is dropped once its queue passes `--max-backlog`, told why
-/// if possible; the others receive every message in order, and `/stats` counts it.
+/// A non-reader past `--max-backlog` is dropped; the rest get everything; `/stats` counts it.
 #[test]
 fn slow_reader_is_disconnected_and_others_lose_nothing() {
     const TEXT_LEN: usize = 4000;
@@ -181,8 +179,7 @@ fn slow_reader_is_disconnected_and_others_lose_nothing() {
     );
 }
 
-/// A client blasting large messages cannot stop another client's message from being
-/// delivered while the flood goes on.
+/// While a client blasts large frames, another client's messages are still delivered.
 #[test]
 fn flooder_cannot_starve_another_clients_message() {
     let server = Server::start(&[]);
@@ -228,8 +225,7 @@ fn flooder_cannot_starve_another_clients_message() {
     );
 }
 
-/// A reset in the middle of a frame ends only that connection; the room is told and
-/// chat goes on.
+/// A reset mid-frame ends only that connection; the room is told and chat goes on.
 #[test]
 fn reset_mid_frame_affects_only_that_connection() {
     let server = Server::start(&[]);
@@ -273,8 +269,7 @@ fn reset_with_unread_output_affects_only_that_connection() {
     c.expect("guest1: after");
 }
 
-/// A client that sends its last messages and half-closes has them delivered, then is
-/// reported as having left, in either framing.
+/// Messages sent just before a half-close are delivered, then the sender has left.
 #[test]
 fn half_closed_clients_last_messages_are_still_delivered() {
     let server = Server::start(&[]);
@@ -294,8 +289,7 @@ fn half_closed_clients_last_messages_are_still_delivered() {
     a.expect("* guest3 left");
 }
 
-/// Over `--max-clients` a newcomer is told `! server full` in its framing and closed;
-/// those already in are not disturbed, and a freed place is taken again.
+/// Over `--max-clients` a newcomer gets `! server full` in its framing and is closed.
 #[test]
 fn newcomer_over_max_clients_is_told_server_full_and_closed() {
     let server = Server::start(&["--max-clients", "2"]);
@@ -346,8 +340,7 @@ fn two_thousand_concurrent_clients_all_receive_a_broadcast() {
     }
 }
 
-/// With its fds used up the server neither spins nor stops accepting: it idles while
-/// connections wait, serves them once fds are freed, and then a newcomer too.
+/// Out of fds the server idles, then serves the waiting clients and a newcomer once freed.
 #[test]
 fn running_out_of_fds_neither_spins_nor_stops_the_server() {
     let mut cmd = Command::new(common::bin());
@@ -403,8 +396,7 @@ fn running_out_of_fds_neither_spins_nor_stops_the_server() {
     assert!(!server.stderr().contains("panicked"), "{}", server.stderr());
 }
 
-/// SIGTERM: every client, in any room and framing, gets what was queued for it and then
-/// `* server shutting down`; the process exits 0.
+/// SIGTERM flushes queued output, tells every client `* server shutting down`, exits 0.
 #[test]
 fn sigterm_flushes_output_tells_every_client_and_exits_zero() {
     const MESSAGES: usize = 160;
@@ -573,8 +565,7 @@ fn help_lists_the_flags_and_version_prints_the_version() {
     assert_eq!((out.code(), out.stdout.as_str()), (0, "mio-chat 0.1.0\n"));
 }
 
-/// Port 0 picks a free port, and the listening line is printed even with logging off;
-/// nothing else is written to stderr by ordinary chat.
+/// The listening line is printed with logging off, and ordinary chat adds nothing to stderr.
 #[test]
 fn listening_line_is_the_only_stderr_output_even_with_logging_off() {
     let mut cmd = Command::new(common::bin());
@@ -596,8 +587,7 @@ fn listening_line_is_the_only_stderr_output_even_with_logging_off() {
     assert_eq!(server.stderr(), "");
 }
 
-/// Without an address the server listens on 127.0.0.1:1234 (checked only when that port
-/// is free on this machine).
+/// Without an address the server listens on 127.0.0.1:1234 (when that port is free).
 #[test]
 fn default_address_is_port_1234_on_loopback() {
     use std::io::{BufRead, BufReader};
