@@ -100,6 +100,10 @@ pub struct Server {
     out_of_fds_logged: bool,
     next_stats_log: Option<Instant>,
     next_idle_sweep: Option<Instant>,
+    /// When to give freed memory back to the OS, if the loop stays quiet until then.
+    memory_trim_at: Option<Instant>,
+    /// The last turn that did any I/O.
+    last_busy: Instant,
     /// Set by SIGINT/SIGTERM: flush until then, then exit.
     shutdown_deadline: Option<Instant>,
 }
@@ -128,6 +132,8 @@ impl Server {
             signals,
             next_stats_log: config.stats_interval.map(|every| now + every),
             next_idle_sweep: config.idle_timeout.map(|t| now + timers::idle_sweep_period(t)),
+            memory_trim_at: None,
+            last_busy: now,
             config,
             conns: Slab::new(),
             chat,
@@ -189,6 +195,9 @@ impl Server {
                         }
                     }
                 }
+            }
+            if !events.is_empty() {
+                self.note_busy(Instant::now());
             }
             self.fire_timers(Instant::now());
             self.end_turn();

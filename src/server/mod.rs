@@ -8,6 +8,7 @@
 pub mod connection;
 pub mod event_loop;
 pub mod listener;
+pub mod memory;
 pub mod out_queue;
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};

@@ -4,6 +4,7 @@
 use super::{CloseReason, Server, ACCEPT_BACKOFF_MAX};
 use crate::chat::Outbox;
 use crate::framing::Framing;
+use crate::server::memory;
 use log::info;
 use std::time::{Duration, Instant};
 
@@ -19,6 +20,7 @@ impl Server {
             self.accept_retry.map(|r| r.0),
             self.next_stats_log,
             self.next_idle_sweep,
+            self.memory_trim_at,
             self.shutdown_deadline,
         ];
         deadlines
@@ -69,6 +71,7 @@ impl Server {
         }
         self.retry_accept(now);
         self.close_idle_clients(now);
+        self.trim_memory_when_quiet(now);
         if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {
             self.log_stats();
             self.next_stats_log = self.config.stats_interval.map(|every| at.max(now) + every);
@@ -111,7 +114,34 @@ impl Server {
             self.close(key, CloseReason::IdleTimeout);
         }
     }
+
+    /// Records I/O activity; once the loop has been quiet for a while after it, freed
+    /// memory goes back to the OS.
+    pub(super) fn note_busy(&mut self, now: Instant) {
+        self.last_busy = now;
+        if self.memory_trim_at.is_none() {
+            self.memory_trim_at = Some(now + MEMORY_TRIM_QUIET);
+        }
+    }
+
+    /// Trims the heap if nothing happened for [`MEMORY_TRIM_QUIET`]; under steady load
+    /// it only looks again a little later.
+    fn trim_memory_when_quiet(&mut self, now: Instant) {
+        let Some(at) = self.memory_trim_at.filter(|&at| at <= now) else {
+            return;
+        };
+        let quiet_since = self.last_busy + MEMORY_TRIM_QUIET;
+        if quiet_since > now {
+            self.memory_trim_at = Some(quiet_since.max(at));
+            return;
+        }
+        self.memory_trim_at = None;
+        memory::release_free_memory();
+    }
 }
+
+/// How long the loop must be quiet before freed memory is returned to the OS.
+const MEMORY_TRIM_QUIET: Duration = Duration::from_secs(1);
 
 /// Sent to a connection closed by `--idle-timeout`.
 const IDLE_TIMEOUT_NOTICE: &str = "! idle timeout";
