@@ -17,8 +17,8 @@ use crate::chat::{Chat, ChatConfig, Outbox, ServerCounters};
 use crate::fanout::Fanout;
 use crate::framing::{self, Decoded, Framing};
 use crate::text;
-use log::{debug, info, warn};
-use mio::net::{TcpListener, TcpStream};
+use log::{debug, info};
+use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
@@ -28,6 +28,7 @@ use std::io;
 use std::net::{Shutdown, SocketAddr};
 use std::time::{Duration, Instant};
 
+mod accept;
 mod timers;
 mod turn;
 
@@ -203,65 +204,6 @@ impl Server {
             self.end_turn();
             if self.shutdown_finished(Instant::now()) {
                 return Ok(());
-            }
-        }
-    }
-
-    /// Accepts every waiting connection, unless paused after running out of fds.
-    fn accept_clients(&mut self) {
-        if self.accept_retry.is_some() || self.shutdown_deadline.is_some() {
-            return; // the retry timer (or nothing, when stopping) takes it from here
-        }
-        loop {
-            match self.listener.accept() {
-                Ok((stream, peer)) => self.admit(stream, peer),
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) if listener::is_fd_exhaustion(&e) => {
-                    // Queued connections raise no new edge, so retry from a timer.
-                    if !std::mem::replace(&mut self.out_of_fds_logged, true) {
-                        warn!("accept: {e}; pausing accepts until file descriptors free up");
-                    }
-                    self.accept_retry = Some((Instant::now() + ACCEPT_BACKOFF_MIN, ACCEPT_BACKOFF_MIN));
-                    return;
-                }
-                Err(e) => debug!("accept: {e}"), // e.g. ECONNABORTED: that one is gone
-            }
-        }
-    }
-
-    /// Registers a new connection; over `--max-clients` it is only kept to be refused.
-    fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        let active = self.conns.len() - self.rejecting;
-        let rejecting = active >= self.config.max_clients;
-        if rejecting && self.rejecting >= MAX_REJECTING {
-            return; // dropping the stream closes it: no room even to say why
-        }
-        if let Err(e) = listener::tune_accepted(&stream, self.config.keepalive) {
-            debug!("socket options for {peer}: {e}");
-        }
-        let entry = self.conns.vacant_entry();
-        let key = entry.key();
-        if let Err(e) = self
-            .poll
-            .registry()
-            .register(&mut stream, Token(key), Interest::READABLE)
-        {
-            warn!("register connection from {peer}: {e}");
-            return;
-        }
-        self.next_serial += 1;
-        entry.insert(Connection::new(stream, peer, self.next_serial, rejecting));
-        self.rejecting += usize::from(rejecting);
-        debug!(
-            "connection {key} from {peer} opened{}",
-            if rejecting { " (server full)" } else { "" }
-        );
-        match self.config.framing {
-            Some(framing) => self.start_chat(key, framing),
-            None => {
-                self.detect_deadlines
-                    .push_back((Instant::now() + self.config.detect, key, self.next_serial))
             }
         }
     }

@@ -1,7 +1,7 @@
 //! Time-driven work: framing-detection deadlines, idle timeouts, accept retries after
 //! running out of file descriptors, and the periodic stats line.
 
-use super::{CloseReason, Server, ACCEPT_BACKOFF_MAX};
+use super::{CloseReason, Server};
 use crate::chat::Outbox;
 use crate::framing::Framing;
 use crate::server::memory;
@@ -28,26 +28,6 @@ impl Server {
             .flatten()
             .min()
             .map(|at| at.saturating_duration_since(now))
-    }
-
-    /// Retries accepting after fd exhaustion; backs off while it keeps failing.
-    fn retry_accept(&mut self, now: Instant) {
-        let Some((at, delay)) = self.accept_retry else {
-            return;
-        };
-        if now < at {
-            return;
-        }
-        self.accept_retry = None;
-        self.accept_clients();
-        if let Some((_, ref mut next_delay)) = self.accept_retry {
-            // Still out of fds: the warning was logged once; wait longer next time.
-            let delay = (delay * 2).min(ACCEPT_BACKOFF_MAX);
-            *next_delay = delay;
-            self.accept_retry = Some((now + delay, delay));
-        } else if std::mem::take(&mut self.out_of_fds_logged) {
-            info!("accepting connections again");
-        }
     }
 
     /// Timers: silent connections become lines, accept retries, the stats line.
