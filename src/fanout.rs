@@ -91,7 +91,7 @@ pub struct Fanout {
     /// Recipients with pending spans this turn, each once.
     dirty: Vec<ClientId>,
     rooms: Vec<RoomBatch>,
-    /// Rooms with unresolved entries, each once.
+    /// Rooms with unresolved entries, each once, oldest batch first.
     dirty_rooms: Vec<RoomId>,
     /// Clients the chat asked to close, in order.
     closes: Vec<ClientId>,
@@ -191,10 +191,15 @@ impl Fanout {
         r.pending.push(span);
     }
 
+    /// Resolves every room batch, oldest first. A client that moved between rooms this
+    /// turn is in the old room's batch and in a newer batch of the new room, so batch
+    /// age is the order it must see them in; for the same reason no batch is ever
+    /// resolved alone while an older one waits.
     fn resolve_rooms(&mut self) {
-        while let Some(room) = self.dirty_rooms.pop() {
-            self.resolve_room(room);
+        for i in 0..self.dirty_rooms.len() {
+            self.resolve_room(self.dirty_rooms[i]);
         }
+        self.dirty_rooms.clear();
     }
 
     /// Turns a room's batch into spans for each member that was in it.
@@ -262,7 +267,7 @@ impl Outbox for Fanout {
         }
         let batch = &self.rooms[room.room];
         if !batch.entries.is_empty() && batch.version != room.version {
-            self.resolve_room(room.room);
+            self.resolve_rooms();
         }
         let spans = [
             self.encode(Framing::Frames, text),

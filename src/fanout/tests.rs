@@ -161,3 +161,66 @@ fn clear_turn_starts_afresh_and_shared_buffers_outlive_it() {
     assert_eq!(&shared[..], b"first\n");
     assert_eq!(&f.shared(Framing::Lines)[..], b"second\n");
 }
+
+#[test]
+fn a_client_moving_rooms_gets_the_old_rooms_batch_before_the_new_ones() {
+    let mut f = lines_fanout(2);
+    // Client 0 is alone in room 1, says something there (to itself, echo), then moves to
+    // room 2 (room 1 vanishes without a further broadcast) and is greeted there.
+    f.to_room(
+        RoomMembers {
+            room: 1,
+            version: 1,
+            members: &[0],
+        },
+        None,
+        "old room",
+    );
+    f.to_room(
+        RoomMembers {
+            room: 2,
+            version: 3,
+            members: &[0, 1],
+        },
+        None,
+        "new room",
+    );
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "old room\nnew room\n");
+}
+
+#[test]
+fn resolving_one_room_early_resolves_older_batches_first() {
+    let mut f = lines_fanout(2);
+    f.to_room(
+        RoomMembers {
+            room: 1,
+            version: 1,
+            members: &[0],
+        },
+        None,
+        "a1",
+    );
+    f.to_room(
+        RoomMembers {
+            room: 2,
+            version: 2,
+            members: &[0, 1],
+        },
+        None,
+        "b1",
+    );
+    // Room 2's membership changes: its batch is resolved now, and room 1's, older, first.
+    f.to_room(
+        RoomMembers {
+            room: 2,
+            version: 3,
+            members: &[0],
+        },
+        None,
+        "b2",
+    );
+    f.finish_turn();
+    assert_eq!(lines(&f, 0), "a1\nb1\nb2\n");
+    assert_eq!(lines(&f, 1), "b1\n");
+}
