@@ -6,6 +6,7 @@
 //! - [`command`]: parsing a line into a chat message or a `/command`.
 //! - [`chat`]: nicks, rooms and commands as "input from X -> messages to these targets".
 //! - [`fanout`]: one loop turn's output, encoded once per framing and batched per recipient.
+//! - [`fd_limit`]: raising the open-file limit (server and load tester).
 //!
 //! The event loop owns the sockets:
 //! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
@@ -18,6 +19,7 @@ pub mod chat;
 pub mod client;
 pub mod command;
 pub mod fanout;
+pub mod fd_limit;
 pub mod framing;
 pub mod server;
 pub mod text;

@@ -10,7 +10,7 @@
 //! - [`config`]: what a run is asked to do.
 //! - [`conn`], [`sender`], [`receive`]: one connection's socket, sending and receiving.
 //! - [`shared`]: the clock, phase and counters the threads share.
-//! - [`procfs`], [`rlimit`]: the server's memory and CPU; the descriptor limit.
+//! - [`procfs`]: the server's memory and CPU (the descriptor limit is [`crate::fd_limit`]).
 //! - [`progress`], [`json`]: the stderr progress line; the `--json` writer.
 
 pub mod config;
@@ -22,7 +22,6 @@ pub mod procfs;
 pub mod progress;
 pub mod receive;
 pub mod report;
-pub mod rlimit;
 pub mod run;
 pub mod sender;
 pub mod shared;

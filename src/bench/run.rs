@@ -12,9 +12,9 @@ use super::driver::{Driver, LoopResult};
 use super::procfs;
 use super::progress::Progress;
 use super::report::{IdleReport, Latency, LoadReport, ServerUsage};
-use super::rlimit;
 use super::shared::{Phase, Shared};
 use super::tracker::Tally;
+use crate::fd_limit;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::thread::{self, JoinHandle};
@@ -251,7 +251,7 @@ fn start_loops(
 
 /// Raises the descriptor limit and checks that the connections fit under it.
 fn check_fd_limit(connections: u64) -> Result<(), String> {
-    let limit = rlimit::raise_nofile_to_hard().map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
+    let limit = fd_limit::raise_to_hard_limit().map_err(|e| format!("cannot raise RLIMIT_NOFILE: {e}"))?;
     if connections + SPARE_FDS > limit {
         return Err(format!(
             "{connections} connections need about {} file descriptors, but the limit is {limit} \

@@ -2,8 +2,9 @@
 
 use super::{address, flag, init_logging, parse_flags, Failure, Outcome};
 use log::info;
+use mio_chat::fd_limit;
 use mio_chat::framing::{Framing, DEFAULT_MAX_MESSAGE, MAX_MESSAGE_LIMIT};
-use mio_chat::server::{self, listener, Config, Server};
+use mio_chat::server::{self, Config, Server};
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -74,7 +75,7 @@ pub fn main(args: &[String]) -> Outcome {
         .local_addr()
         .map_err(|e| Failure::Runtime(format!("listening address: {e}")))?;
     eprintln!("mio-chat listening on {bound}");
-    match listener::raise_fd_limit() {
+    match fd_limit::raise_to_hard_limit() {
         Ok(limit) => info!("file descriptor limit: {limit}"),
         Err(e) => log::warn!("cannot raise the file descriptor limit: {e}"),
     }
