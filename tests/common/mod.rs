@@ -476,3 +476,20 @@ impl Client {
         assert_eq!(self.messages_before_who(), Vec::<String>::new());
     }
 }
+
+/// How many file descriptors a process has open, from `/proc/PID/fd`.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .expect("read /proc/PID/fd")
+        .count()
+}
+
+/// A `kB` field of `/proc/PID/status`, such as `VmRSS` (resident now) or `VmHWM` (peak).
+pub fn status_kib(pid: u32, field: &str) -> u64 {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc/PID/status");
+    status
+        .lines()
+        .find_map(|line| line.strip_prefix(field)?.strip_prefix(':'))
+        .and_then(|value| value.trim().strip_suffix(" kB")?.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
+}
