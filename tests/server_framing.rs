@@ -422,3 +422,18 @@ fn message_blank_after_cleaning_is_ignored() {
     w.expect("guest2: visible");
     w.expect_nothing_queued();
 }
+
+/// A hello that arrived before the detection time ran out counts even if the server was
+/// too busy to read it in time: the deadline reads the socket before choosing lines.
+/// (The server is stopped while the client connects and sends, then resumed with the
+/// deadline already past.)
+#[test]
+fn hello_sent_in_time_counts_even_when_the_server_reads_it_late() {
+    let server = Server::start(&["--detect-ms", "0"]);
+    server.signal(libc::SIGSTOP);
+    let mut client = Client::connect(server.addr, Framing::Frames);
+    client.send_raw(&[0, 0, 0, 0]);
+    std::thread::sleep(Duration::from_millis(50));
+    server.signal(libc::SIGCONT);
+    client.expect(&welcome(1, 1));
+}

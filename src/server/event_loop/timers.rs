@@ -4,6 +4,7 @@
 use super::{CloseReason, Server};
 use crate::chat::Outbox;
 use crate::framing::Framing;
+use crate::server::connection::Connection;
 use crate::server::memory;
 use log::info;
 use std::time::{Duration, Instant};
@@ -37,16 +38,8 @@ impl Server {
                 break;
             }
             self.detect_deadlines.pop_front();
-            let Some(conn) = self.conns.get(key) else { continue };
-            let undecided = conn.serial == serial && conn.decoder.is_none() && !conn.closing;
-            // Bytes that do not decide yet are waited for, except from a rejected client.
-            if undecided && (conn.partial.is_empty() || conn.rejecting) {
-                self.start_chat(key, Framing::Lines);
-                let partial = std::mem::take(&mut self.conns[key].partial);
-                let used = self.process_input(key, &partial);
-                if let Some(conn) = self.conns.get_mut(key) {
-                    conn.partial = partial[used..].to_vec();
-                }
+            if self.conns.get(key).is_some_and(|c| c.serial == serial) {
+                self.detect_timed_out(key);
             }
         }
         self.retry_accept(now);
@@ -68,6 +61,28 @@ impl Server {
             self.counters.bytes_out,
             self.counters.slow_dropped
         );
+    }
+
+    /// A connection's detection time is up. Its first bytes may have arrived while a
+    /// long turn kept us from polling, so the socket is read before deciding: only a
+    /// connection that really sent nothing becomes lines. Bytes that do not decide yet
+    /// are waited for, except from a rejected client, which becomes lines too.
+    fn detect_timed_out(&mut self, key: usize) {
+        let undecided = |c: &Connection| c.decoder.is_none() && !c.closing;
+        if self.conns.get(key).is_some_and(undecided) {
+            self.read_from_client(key);
+        }
+        let Some(conn) = self.conns.get(key).filter(|c| undecided(c)) else {
+            return;
+        };
+        if conn.partial.is_empty() || conn.rejecting {
+            self.start_chat(key, Framing::Lines);
+            let partial = std::mem::take(&mut self.conns[key].partial);
+            let used = self.process_input(key, &partial);
+            if let Some(conn) = self.conns.get_mut(key) {
+                conn.partial = partial[used..].to_vec();
+            }
+        }
     }
 
     /// `--idle-timeout`: closes connections that sent nothing for that long. A sweep
