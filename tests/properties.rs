@@ -394,8 +394,7 @@ fn step(rooms: bool) -> impl Strategy<Value = Step> {
     ]
 }
 
-/// One connection's life: its framing, the bytes the fan-out gave it, the texts the
-/// recorder gave it.
+/// One live connection: its framing and the bytes the fan-out gave it so far.
 struct Life {
     framing: Framing,
     wire: Vec<u8>,
