@@ -51,7 +51,7 @@ echo "soak: server pid $server on $addr, ${seconds}s; before: RSS ${rss_before} 
 
 # Churn, slow reader and flooder: a small Python helper, stopped with SIGTERM.
 cat >"$work/helpers.py" <<'PY'
-import random, signal, socket, struct, sys, threading, time
+import os, random, signal, socket, struct, sys, threading, time
 
 host, port = sys.argv[1].rsplit(":", 1)
 addr, room, status_path = (host, int(port)), sys.argv[2], sys.argv[3]
@@ -144,14 +144,18 @@ threads += [threading.Thread(target=slow_reader), threading.Thread(target=floode
 for t in threads:
     t.daemon = True
     t.start()
-while not stop.is_set():
-    with lock, open(status_path, "w") as f:
+def write_status():
+    # Written aside and renamed, so a reader never sees a half-written line.
+    with lock, open(status_path + ".new", "w") as f:
         f.write(" ".join("%s %d" % kv for kv in counts.items()) + "\n")
+    os.replace(status_path + ".new", status_path)
+
+while not stop.is_set():
+    write_status()
     stop.wait(1)
 for t in threads:
     t.join(timeout=15)
-with lock, open(status_path, "w") as f:
-    f.write(" ".join("%s %d" % kv for kv in counts.items()) + "\n")
+write_status()
 PY
 python3 "$work/helpers.py" "$addr" "$ROOM" "$work/helpers.status" &
 helpers=$!
@@ -174,6 +178,7 @@ while kill -0 "$bench" 2>/dev/null; do
 done
 wait "$bench"
 bench_status=$?
+echo "soak: bench finished after $(( $(date +%s) - start ))s with exit $bench_status"
 kill -TERM "$helpers" 2>/dev/null
 wait "$helpers" 2>/dev/null
 helper_counts=$(cat "$work/helpers.status" 2>/dev/null)
@@ -205,7 +210,7 @@ if [ "$n" -ge 3 ]; then
         problems+=("RSS grew: ${last_max} KiB at the end, ${first_max} KiB in the first third")
 fi
 
-summary="bench: $(tr -d '\n' <"$work/bench.json" | grep -o '"\(messages_sent\|deliveries\|lost\|duplicated\|reordered\|deliveries_per_s\|server_rss_kib\|server_cpu_s\)":[^,}]*' | tr '\n' ' ')"
+summary="bench: $(tr -d '\n' <"$work/bench.json" | grep -o '"\(messages_sent\|deliveries\|lost\|duplicated\|reordered\|other\|receivers_disconnected\|send_s\|duration_s\|deliveries_per_s\|latency_p99_us\|server_cpu_s\)":[^,}]*' | tr '\n' ' ')"
 summary="$summary; helpers: $helper_counts; RSS ${rss_before} -> ${rss_after} KiB, fds ${fds_before} -> ${fds_after}"
 if [ ${#problems[@]} -eq 0 ]; then
     echo "soak: PASS after ${seconds}s; $summary"
