@@ -552,12 +552,9 @@ proptest! {
     }
 
     /// The same with clients moving between rooms: a client's messages from the room it
-    /// left and from the room it joined, batched in one turn, reach it in the order sent.
-    ///
-    /// Fails today: see docs/reliability.md, "Findings" (reproduced on the wire by
-    /// `tests/reliability.rs`, `renaming_then_joining_in_one_read_is_answered_in_order`).
+    /// left and from the room it joined, batched in one turn, reach it in the order sent
+    /// (docs/reliability.md, "Findings", 1).
     #[test]
-    #[ignore = "fan-out bug: batches of two rooms resolved out of order; reported to the lead"]
     fn the_fanout_keeps_the_order_across_room_changes(
         echo in any::<bool>(),
         steps in prop::collection::vec(step(true), 1..80),

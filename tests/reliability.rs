@@ -527,11 +527,9 @@ fn ten_thousand_connect_disconnect_cycles_leak_neither_fds_nor_memory() {
 }
 
 /// A client that renames itself and joins a room in one read gets the two notices in
-/// the order it caused them: `* guest1 is now zed`, then `* zed joined`.
-///
-/// Fails today: it gets `* zed joined` first (see docs/reliability.md, "Findings").
+/// the order it caused them: `* guest1 is now zed`, then `* zed joined` (it got them
+/// the other way round before the fix of docs/reliability.md, "Findings", 1).
 #[test]
-#[ignore = "fan-out bug: batches of two rooms resolved out of order; reported to the lead"]
 fn renaming_then_joining_in_one_read_is_answered_in_order() {
     let server = Server::start(&[]);
     let mut c = server.lines();
