@@ -286,6 +286,38 @@ fn a_lossy_relay_is_reported_and_fails_the_run() {
     );
 }
 
+/// A relay that duplicates every 10th message loses nothing: bench reports the
+/// duplicates and warns, but exits 0 (the exit status counts losses only).
+#[test]
+fn duplicates_are_reported_but_only_losses_fail_the_run() {
+    let addr = start_faulty_relay(10, Fault::Duplicate).to_string();
+    let run = bench(&[
+        &addr,
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--messages",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(
+        run.code,
+        Some(0),
+        "stdout:\n{}\nstderr:\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert_eq!(run.number("lost"), 0);
+    assert_eq!(run.number("duplicated"), 100);
+    assert_eq!(run.field("ok"), "false");
+    assert!(
+        run.stderr.contains("nothing lost, but 100 duplicated"),
+        "{}",
+        run.stderr
+    );
+}
+
 /// No server listening: the run fails with one line naming the connect error.
 #[test]
 fn an_unreachable_server_is_a_runtime_error() {
@@ -327,6 +359,17 @@ type Peers = Mutex<(u64, Vec<(usize, TcpStream)>)>;
 /// and relays every non-empty frame to every other connection, except that it drops
 /// every `drop_every`-th one.
 fn start_lossy_relay(drop_every: u64) -> SocketAddr {
+    start_faulty_relay(drop_every, Fault::Drop)
+}
+
+/// What a faulty relay does to every n-th message.
+#[derive(Clone, Copy)]
+enum Fault {
+    Drop,
+    Duplicate,
+}
+
+fn start_faulty_relay(every: u64, fault: Fault) -> SocketAddr {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
     let peers: Arc<Peers> = Arc::default();
@@ -338,14 +381,14 @@ fn start_lossy_relay(drop_every: u64) -> SocketAddr {
             let writer = stream.try_clone().unwrap();
             peers.lock().unwrap().1.push((id, writer));
             let peers = Arc::clone(&peers);
-            thread::spawn(move || relay_from(id, stream, &peers, drop_every));
+            thread::spawn(move || relay_from(id, stream, &peers, every, fault));
         }
     });
     addr
 }
 
 /// Reads frames from one connection and relays them (lossily) to the others.
-fn relay_from(id: usize, mut stream: TcpStream, peers: &Peers, drop_every: u64) {
+fn relay_from(id: usize, mut stream: TcpStream, peers: &Peers, every: u64, fault: Fault) {
     let mut header = [0u8; 4];
     while stream.read_exact(&mut header).is_ok() {
         let mut payload = vec![0u8; u32::from_le_bytes(header) as usize];
@@ -358,10 +401,12 @@ fn relay_from(id: usize, mut stream: TcpStream, peers: &Peers, drop_every: u64) 
         // One lock around count-and-write keeps each sender's order on every peer.
         let mut guard = peers.lock().unwrap();
         guard.0 += 1;
-        if guard.0.is_multiple_of(drop_every) {
-            continue;
+        let mut bytes = frame(&payload);
+        match fault {
+            Fault::Drop if guard.0.is_multiple_of(every) => continue,
+            Fault::Duplicate if guard.0.is_multiple_of(every) => bytes.extend(frame(&payload)),
+            _ => {}
         }
-        let bytes = frame(&payload);
         for (peer, out) in guard.1.iter_mut() {
             if *peer != id {
                 let _ = out.write_all(&bytes);

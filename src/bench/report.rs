@@ -158,10 +158,11 @@ impl LoadReport {
         if let Some(server) = &self.server {
             let _ = writeln!(out, "{}", format_rss(server));
         }
-        let verdict = match (self.is_clean(), self.drain_timed_out) {
-            (true, _) => "OK: nothing lost, duplicated or reordered",
-            (false, true) => "FAILED (deliveries stopped before all arrived)",
-            (false, false) => "FAILED",
+        let verdict = match (self.is_clean(), self.lost == 0, self.drain_timed_out) {
+            (true, _, _) => "OK: nothing lost, duplicated or reordered",
+            (false, true, _) => "NOTHING LOST, but some deliveries were duplicated or reordered",
+            (false, false, true) => "FAILED (deliveries stopped before all arrived)",
+            (false, false, false) => "FAILED",
         };
         let _ = writeln!(out, "result      {verdict}");
         out

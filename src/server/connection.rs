@@ -150,8 +150,12 @@ impl Connection {
 /// Bytes asked of the kernel per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
 
-/// One `writev` of `spans` (the first starting `offset` bytes in).
+/// One `writev` of `spans` (the first starting `offset` bytes in); a plain `write` for
+/// the usual single span.
 fn write_spans(sink: &mut impl Write, arena: &[u8], spans: &[Span], offset: usize) -> io::Result<usize> {
+    if let [only] = spans {
+        return sink.write(&arena[only.start + offset..only.end]);
+    }
     let mut slices = [IoSlice::new(&[]); MAX_IOVECS];
     let mut count = 0;
     for (slot, span) in slices.iter_mut().zip(spans) {
@@ -203,5 +207,8 @@ mod tests {
         // Vec's write_vectored takes every slice.
         assert_eq!(n, 4);
         assert_eq!(out, b"bckl");
+        out.clear();
+        assert_eq!(write_spans(&mut out, arena, &spans[1..], 1).unwrap(), 1);
+        assert_eq!(out, b"l");
     }
 }
