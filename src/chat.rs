@@ -95,6 +95,7 @@ pub struct Chat {
 }
 
 mod commands;
+pub mod recorder;
 
 impl Chat {
     /// An empty chat with only the lobby.

@@ -6,6 +6,7 @@
 //! The decoders are driven the way the event loop drives them: the caller keeps the
 //! unconsumed tail and calls again when more bytes arrive.
 
+use mio_chat::chat::recorder::Recorder;
 use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomMembers, ServerCounters};
 use mio_chat::command::{self, Command, CommandError};
 use mio_chat::fanout::Fanout;
@@ -289,27 +290,6 @@ fn header_looks_like_a_short_line(stream: &[u8]) -> bool {
 }
 
 // ---- The chat core driven through the fan-out and through a naive outbox ----
-
-/// The naive outbox: resolves every room broadcast at once into per-client texts.
-#[derive(Default)]
-struct Recorder {
-    got: HashMap<ClientId, Vec<String>>,
-    closes: Vec<ClientId>,
-}
-
-impl Outbox for Recorder {
-    fn to_client(&mut self, id: ClientId, text: &str) {
-        self.got.entry(id).or_default().push(text.to_string());
-    }
-    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
-        for &m in room.members.iter().filter(|&&m| Some(m) != except) {
-            self.to_client(m, text);
-        }
-    }
-    fn close(&mut self, id: ClientId) {
-        self.closes.push(id);
-    }
-}
 
 /// Hands every chat call to both the fan-out under test and the recorder.
 struct Tee<'a> {

@@ -8,11 +8,11 @@
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
+use mio_chat::chat::recorder::Recorder;
 use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomMembers, ServerCounters};
 use mio_chat::fanout::Fanout;
 use mio_chat::framing::{detect, Decoded, Decoder};
 use mio_chat::text::clean;
-use std::collections::HashMap;
 
 /// Commands that reach deep states quicker than random bytes do.
 const TYPED: &[&str] = &[
@@ -53,26 +53,6 @@ struct Input {
     echo: bool,
     limit: u8,
     ops: Vec<Op>,
-}
-
-#[derive(Default)]
-struct Recorder {
-    got: HashMap<ClientId, Vec<String>>,
-    closes: Vec<ClientId>,
-}
-
-impl Outbox for Recorder {
-    fn to_client(&mut self, id: ClientId, text: &str) {
-        self.got.entry(id).or_default().push(text.to_string());
-    }
-    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
-        for &m in room.members.iter().filter(|&&m| Some(m) != except) {
-            self.to_client(m, text);
-        }
-    }
-    fn close(&mut self, id: ClientId) {
-        self.closes.push(id);
-    }
 }
 
 /// Every call to the fan-out under test and to the recorder.

@@ -1,34 +1,7 @@
 //! The chat's behaviour, recorded through an outbox that resolves rooms at once.
 
 use super::*;
-
-/// Records, per client, every text it would receive, plus who was closed.
-#[derive(Default)]
-struct Recorder {
-    got: HashMap<ClientId, Vec<String>>,
-    closed: Vec<ClientId>,
-}
-
-impl Outbox for Recorder {
-    fn to_client(&mut self, id: ClientId, text: &str) {
-        self.got.entry(id).or_default().push(text.to_string());
-    }
-    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
-        for &m in room.members.iter().filter(|&&m| Some(m) != except) {
-            self.to_client(m, text);
-        }
-    }
-    fn close(&mut self, id: ClientId) {
-        self.closed.push(id);
-    }
-}
-
-impl Recorder {
-    /// Everything `id` received since the last call.
-    fn take(&mut self, id: ClientId) -> Vec<String> {
-        self.got.remove(&id).unwrap_or_default()
-    }
-}
+use crate::chat::recorder::Recorder;
 
 fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
     let mut chat = Chat::new(ChatConfig {
@@ -226,7 +199,7 @@ fn quit_says_bye_tells_the_room_and_closes() {
     send(&mut chat, &mut out, 0, "/quit gotta go");
     assert_eq!(out.take(0), ["* bye"]);
     assert_eq!(out.take(1), ["* guest1 left (gotta go)"]);
-    assert_eq!(out.closed, [0]);
+    assert_eq!(out.closes, [0]);
     assert_eq!(chat.client_count(), 1);
     // The loop reports the close afterwards; nothing is said twice.
     chat.disconnect(0, None, &mut out);
