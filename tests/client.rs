@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{bin, run_to_exit, Client, Server, PATIENCE};
+use common::{bin, run_to_exit, wait_for_exit, Client, Server, PATIENCE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
@@ -123,18 +123,8 @@ impl Connect {
 
     /// Waits for it to exit (at most `PATIENCE`).
     fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "client did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        let stderr = Arc::clone(&self.stderr);
+        wait_for_exit(&mut self.child, "client", || stderr.lock().unwrap().clone())
     }
 }
 

@@ -100,18 +100,24 @@ impl Server {
 
     /// Waits for the server to exit, at most `PATIENCE`.
     pub fn wait(&mut self) -> ExitStatus {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                return status;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "server did not exit; stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
+        let stderr = Arc::clone(&self.stderr);
+        wait_for_exit(&mut self.child, "server", || stderr.lock().unwrap().clone())
+    }
+}
+
+/// Waits for `child` to exit, at most `PATIENCE`; on timeout panics with its stderr.
+pub fn wait_for_exit(child: &mut Child, what: &str, stderr: impl Fn() -> String) -> ExitStatus {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        if let Some(status) = child.try_wait().expect("try_wait") {
+            return status;
         }
+        assert!(
+            Instant::now() < deadline,
+            "{what} did not exit; stderr:\n{}",
+            stderr()
+        );
+        std::thread::sleep(Duration::from_millis(20));
     }
 }
 
