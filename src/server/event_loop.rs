@@ -25,7 +25,7 @@ use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
 use std::collections::VecDeque;
 use std::io;
-use std::net::{Shutdown, SocketAddr};
+use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod accept;
@@ -82,6 +82,9 @@ pub struct Server {
     fanout: Fanout,
     counters: Counters,
     started: Instant,
+    /// When this loop turn's `poll` returned: the one clock read that per-message and
+    /// per-read bookkeeping (uptime for `/stats`, last input for `--idle-timeout`) uses.
+    turn_started: Instant,
     /// Reused for reading connections that have no partial message.
     read_buf: Vec<u8>,
     /// Reused for cleaning one message's text.
@@ -141,6 +144,7 @@ impl Server {
             fanout: Fanout::new(),
             counters: Counters::default(),
             started: now,
+            turn_started: now,
             read_buf: Vec::new(),
             text_buf: String::new(),
             detect_deadlines: VecDeque::new(),
@@ -177,6 +181,7 @@ impl Server {
                 }
                 return Err(e);
             }
+            self.turn_started = Instant::now();
             for key in std::mem::take(&mut self.read_again) {
                 if let Some(conn) = self.conns.get_mut(key) {
                     conn.read_again = false;
@@ -198,7 +203,7 @@ impl Server {
                 }
             }
             if !events.is_empty() {
-                self.note_busy(Instant::now());
+                self.note_busy(self.turn_started);
             }
             self.fire_timers(Instant::now());
             self.end_turn();
@@ -236,7 +241,7 @@ impl Server {
         let before = input.len();
         let end = conn.read_into(&mut input, READ_BUDGET);
         if self.config.idle_timeout.is_some() && input.len() > before {
-            conn.last_input = Instant::now();
+            conn.last_input = self.turn_started;
         }
         if end.as_ref().is_ok_and(|e| *e == ReadEnd::BudgetSpent) && !conn.read_again {
             conn.read_again = true;
@@ -318,7 +323,7 @@ impl Server {
                 self.text_buf.clear();
                 text::clean_into(raw, &mut self.text_buf);
                 let counters = ServerCounters {
-                    uptime: self.started.elapsed(),
+                    uptime: self.turn_started.duration_since(self.started),
                     bytes_out: self.counters.bytes_out,
                     slow_dropped: self.counters.slow_dropped,
                 };
@@ -382,14 +387,7 @@ impl Server {
         if now >= deadline {
             return true;
         }
-        let mut flushed = true;
-        for (_, conn) in self.conns.iter_mut() {
-            if conn.out.is_empty() {
-                let _ = conn.stream.shutdown(Shutdown::Write); // FIN after the last notice
-            } else {
-                flushed = false;
-            }
-        }
-        flushed
+        // Exiting closes every socket, so each client sees its last notice, then EOF.
+        self.conns.iter().all(|(_, conn)| conn.out.is_empty())
     }
 }
