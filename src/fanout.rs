@@ -95,6 +95,9 @@ pub struct Fanout {
     dirty_rooms: Vec<RoomId>,
     /// Clients the chat asked to close, in order.
     closes: Vec<ClientId>,
+    /// Reused by [`Fanout::resolve_room`]: a batch's senders and merged runs.
+    scratch_senders: Vec<ClientId>,
+    scratch_runs: [Vec<Span>; 2],
 }
 
 impl Fanout {
@@ -205,11 +208,16 @@ impl Fanout {
     /// Turns a room's batch into spans for each member that was in it.
     fn resolve_room(&mut self, room: RoomId) {
         let batch = &mut self.rooms[room];
-        let mut senders: Vec<ClientId> = batch.entries.iter().filter_map(|e| e.except).collect();
+        let senders = &mut self.scratch_senders;
+        senders.clear();
+        senders.extend(batch.entries.iter().filter_map(|e| e.except));
         senders.sort_unstable();
         senders.dedup();
         // Entries of one room are usually back to back in the arena: merge them into runs.
-        let mut runs: [Vec<Span>; 2] = Default::default();
+        let runs = &mut self.scratch_runs;
+        for run in runs.iter_mut() {
+            run.clear();
+        }
         for entry in &batch.entries {
             for (run, &span) in runs.iter_mut().zip(&entry.spans) {
                 append_span(run, span);
