@@ -607,3 +607,37 @@ fn default_address_is_port_1234_on_loopback() {
     }
     assert_eq!(first, "mio-chat listening on 127.0.0.1:1234\n");
 }
+
+/// At startup the server raises its soft open-file limit to the hard limit (and logs it).
+#[test]
+fn startup_raises_the_soft_fd_limit_to_the_hard_limit() {
+    let mut cmd = Command::new(common::bin());
+    cmd.args(["serve", "127.0.0.1:0"]).env("RUST_LOG", "info");
+    // SAFETY: between fork and exec only setrlimit runs, which is async-signal-safe.
+    unsafe {
+        cmd.pre_exec(|| {
+            let limit = libc::rlimit {
+                rlim_cur: 100,
+                rlim_max: 1000,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &limit) == 0 {
+                Ok(())
+            } else {
+                Err(std::io::Error::last_os_error())
+            }
+        });
+    }
+    let server = Server::start_command(cmd);
+    let mut client = server.lines(); // by now startup is over
+    client.send("/who");
+    client.expect_prefix("* online");
+    let limits = std::fs::read_to_string(format!("/proc/{}/limits", server.pid())).unwrap();
+    let open_files = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
+    let fields: Vec<&str> = open_files.split_whitespace().collect();
+    assert_eq!(&fields[3..5], ["1000", "1000"], "{open_files}");
+    assert!(
+        server.stderr().contains("file descriptor limit: 1000"),
+        "{}",
+        server.stderr()
+    );
+}
