@@ -50,6 +50,11 @@ const FLAGS: &[(&str, &str, &str)] = &[
         "SECS",
         "close connections that send nothing for SECS (default 0: never)",
     ),
+    (
+        "zero-copy-min",
+        "BYTES",
+        "splice a client's output for one loop turn instead of copying it from BYTES on; 0 turns it off (default 16384)",
+    ),
 ];
 
 fn options() -> getopts::Options {
@@ -114,6 +119,7 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     config.stats_interval = seconds(matches, "stats-interval", 0.0)?;
     config.keepalive = seconds(matches, "keepalive", server::DEFAULT_KEEPALIVE.as_secs_f64())?;
     config.idle_timeout = seconds(matches, "idle-timeout", 0.0)?;
+    config.zero_copy_min = flag(matches, "zero-copy-min", server::zero_copy::DEFAULT_ZERO_COPY_MIN)?;
     Ok(config)
 }
 

@@ -8,11 +8,13 @@
 //! what happened and the loop decides.
 
 use super::out_queue::{OutQueue, MAX_IOVECS};
+use super::zero_copy::{self, Spliced, TurnPages, ZeroCopy};
 use crate::fanout::Span;
 use crate::framing::{Decoder, Framing};
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, Read, Write};
 use std::net::SocketAddr;
+use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Instant;
 
@@ -101,7 +103,7 @@ impl Connection {
         Ok(ReadEnd::BudgetSpent)
     }
 
-    /// Sends this turn's output: `spans` of `arena`. Written at once if nothing is
+    /// Sends this turn's output: `spans` of `source`. Written at once if nothing is
     /// queued before it; the rest is queued as references into the turn's shared buffer
     /// (made by `shared` only if needed). Returns bytes written.
     ///
@@ -109,7 +111,7 @@ impl Connection {
     /// A write error other than `WouldBlock`/`Interrupted`.
     pub fn send_turn(
         &mut self,
-        arena: &[u8],
+        source: &mut TurnSource<'_>,
         spans: &[Span],
         shared: impl FnOnce() -> Rc<[u8]>,
     ) -> io::Result<usize> {
@@ -118,17 +120,16 @@ impl Connection {
         let mut offset = 0; // bytes of spans[next] already written
         if self.out.is_empty() {
             while next < spans.len() {
-                let n = match write_spans(&mut self.stream, arena, &spans[next..], offset) {
-                    Ok(n) => n,
+                let (n, took_all) = match source.write(&mut self.stream, &spans[next..], offset) {
+                    Ok(result) => result,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                     Err(e) => return Err(e),
                 };
                 written += n;
-                let before = (next, offset);
                 (next, offset) = advance(spans, next, offset, n);
-                if n == 0 || (next, offset) == before {
-                    break;
+                if !took_all {
+                    break; // a short write: the socket is full until WRITABLE says otherwise
                 }
             }
         }
@@ -144,6 +145,39 @@ impl Connection {
             }
         }
         Ok(written)
+    }
+}
+
+/// Where one framing's output for this turn is written from.
+pub enum TurnSource<'a> {
+    /// Copied out of the turn's arena by `write`/`writev`.
+    Copy(&'a [u8]),
+    /// Spliced from a copy of the arena in pages of its own (see [`super::zero_copy`]).
+    Splice {
+        /// The turn's arena, for a fallback to copying.
+        arena: &'a [u8],
+        /// The same bytes, at the same offsets, in pages the kernel can take.
+        pages: &'a TurnPages,
+        /// The pipe to splice through.
+        zero_copy: &'a mut ZeroCopy,
+    },
+}
+
+impl TurnSource<'_> {
+    /// One `write`/`writev` (or one splice) of `spans`, the first from `offset` on.
+    /// Returns the bytes written and whether that was all that was offered.
+    fn write(&mut self, stream: &mut TcpStream, spans: &[Span], offset: usize) -> io::Result<(usize, bool)> {
+        let offered = |count: usize| -> usize {
+            spans.iter().take(count).map(|s| s.end - s.start).sum::<usize>() - offset
+        };
+        if let TurnSource::Splice { pages, zero_copy, .. } = self {
+            if let Spliced::Bytes(n) = zero_copy.send(stream.as_fd(), pages, spans, offset)? {
+                return Ok((n, n == offered(zero_copy::MAX_SPANS)));
+            }
+        }
+        let (TurnSource::Copy(arena) | TurnSource::Splice { arena, .. }) = self;
+        let n = write_spans(stream, arena, spans, offset)?;
+        Ok((n, n == offered(MAX_IOVECS)))
     }
 }
 

@@ -6,18 +6,20 @@
 //!    decodes whole messages, cleans their text and hands each to the chat, whose
 //!    output goes to the [`Fanout`]: encoded once per framing into this turn's arena.
 //! 3. [`Server::end_turn`] resolves the fan-out into per-recipient spans and makes one
-//!    `writev` per recipient; what a socket cannot take is queued as references into
-//!    the turn's shared buffer, and WRITABLE interest is registered until it drains.
+//!    `writev` per recipient (or, for big output, one splice of the same bytes: see
+//!    [`super::zero_copy`]); what a socket cannot take is queued as references into the
+//!    turn's shared buffer, and WRITABLE interest is registered until it drains.
 //! 4. Connections that ended are removed, after their last output was tried.
 
 use super::connection::{Connection, ReadEnd};
 use super::listener;
+use super::zero_copy::ZeroCopy;
 use super::Config;
 use crate::chat::{Chat, ChatConfig, Outbox, ServerCounters};
 use crate::fanout::Fanout;
 use crate::framing::{self, Decoded, Framing};
 use crate::text;
-use log::{debug, info};
+use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
@@ -110,6 +112,8 @@ pub struct Server {
     last_busy: Instant,
     /// Set by SIGINT/SIGTERM: flush until then, then exit.
     shutdown_deadline: Option<Instant>,
+    /// Splices big output instead of copying it; `None` with `--zero-copy-min 0`.
+    zero_copy: Option<ZeroCopy>,
 }
 
 impl Server {
@@ -129,6 +133,12 @@ impl Server {
             echo: config.echo,
             max_message: config.max_message,
         });
+        let zero_copy = match config.zero_copy_min {
+            0 => None,
+            min => ZeroCopy::new(min)
+                .inspect_err(|e| warn!("zero-copy sends unavailable ({e}); copying instead"))
+                .ok(),
+        };
         let now = Instant::now();
         Ok(Server {
             poll,
@@ -155,6 +165,7 @@ impl Server {
             accept_retry: None,
             out_of_fds_logged: false,
             shutdown_deadline: None,
+            zero_copy,
         })
     }
 

@@ -2,14 +2,15 @@
 //!
 //! [`event_loop`] owns the `Poll`, the listener and the slab of connections; the other
 //! modules are its parts: [`connection`] (one client's socket and buffers),
-//! [`out_queue`] (output the socket could not take yet) and [`listener`] (binding,
-//! accepting, file-descriptor limits).
+//! [`out_queue`] (output the socket could not take yet), [`zero_copy`] (splicing big
+//! output instead of copying it) and [`listener`] (binding, accepting, socket options).
 
 pub mod connection;
 pub mod event_loop;
 pub mod listener;
 pub mod memory;
 pub mod out_queue;
+pub mod zero_copy;
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
 use std::net::SocketAddr;
@@ -51,6 +52,9 @@ pub struct Config {
     pub keepalive: Option<Duration>,
     /// Close connections that sent nothing for this long; `None`: never.
     pub idle_timeout: Option<Duration>,
+    /// A recipient's output for one turn is spliced, not copied, from this many bytes
+    /// on; 0 turns zero-copy sends off.
+    pub zero_copy_min: usize,
 }
 
 impl Config {
@@ -67,6 +71,7 @@ impl Config {
             stats_interval: None,
             keepalive: Some(DEFAULT_KEEPALIVE),
             idle_timeout: None,
+            zero_copy_min: zero_copy::DEFAULT_ZERO_COPY_MIN,
         }
     }
 }

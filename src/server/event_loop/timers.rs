@@ -53,12 +53,13 @@ impl Server {
 
     fn log_stats(&self) {
         info!(
-            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {}, slow clients dropped {}",
+            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {} ({} zero-copy), slow clients dropped {}",
             self.chat.client_count(),
             self.chat.room_count(),
             self.counters.messages_in,
             self.chat.messages_relayed(),
             self.counters.bytes_out,
+            self.zero_copy.as_ref().map_or(0, |z| z.spliced_bytes),
             self.counters.slow_dropped
         );
     }

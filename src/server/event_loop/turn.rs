@@ -3,10 +3,11 @@
 
 use super::{CloseReason, Server, ACCEPT_BACKOFF_MIN};
 use crate::framing::Framing;
-use crate::server::connection::Connection;
+use crate::server::connection::{Connection, TurnSource};
+use crate::server::zero_copy::TurnPages;
 use log::{debug, info, warn};
 use mio::{Interest, Registry, Token};
-use std::io::{Read, Write};
+use std::io::{self, Read, Write};
 use std::net::Shutdown;
 use std::time::Instant;
 
@@ -36,13 +37,29 @@ impl Server {
     fn deliver_turn(&mut self) -> Vec<(usize, CloseReason)> {
         let mut failed = Vec::new();
         let registry = self.poll.registry();
+        // Per framing, the turn's bytes in pages of their own, made on first need.
+        let mut pages: [Option<io::Result<TurnPages>>; 2] = [None, None];
         for &key in self.fanout.dirty() {
             let (Some(conn), Some((framing, spans))) = (self.conns.get_mut(key), self.fanout.pending(key))
             else {
                 continue;
             };
             let fanout = &self.fanout;
-            match conn.send_turn(fanout.arena(framing), spans, || fanout.shared(framing)) {
+            let arena = fanout.arena(framing);
+            let mut source = match self.zero_copy.as_mut().filter(|z| z.worth_it(spans)) {
+                Some(zero_copy) => {
+                    match pages[framing.index()].get_or_insert_with(|| TurnPages::copy_of(arena)) {
+                        Ok(pages) => TurnSource::Splice {
+                            arena,
+                            pages,
+                            zero_copy,
+                        },
+                        Err(_) => TurnSource::Copy(arena),
+                    }
+                }
+                None => TurnSource::Copy(arena),
+            };
+            match conn.send_turn(&mut source, spans, || fanout.shared(framing)) {
                 Ok(n) => self.counters.bytes_out += n as u64,
                 Err(e) => {
                     debug!("write to connection {key}: {e}");
