@@ -506,6 +506,7 @@ fn unparsable_flag_values_are_usage_errors_naming_flag_and_value() {
         "--max-backlog",
         "--max-clients",
         "--stats-interval",
+        "--zero-copy-min",
     ] {
         let out = run_to_exit(&["serve", "127.0.0.1:0", flag, "abc"]);
         assert_eq!(out.code(), 2, "{flag}: {out:?}");
