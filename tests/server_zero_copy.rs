@@ -65,7 +65,7 @@ fn exchange(server: &Server, count: usize, len: usize) -> u64 {
             }
         })
         .collect();
-    let mut senders = vec![server.frames(), server.lines()];
+    let mut senders = [server.frames(), server.lines()];
     for r in &mut receivers {
         r.wait_for("* guest6 joined");
     }
