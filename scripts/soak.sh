@@ -6,6 +6,7 @@
 # then one verdict line. Not run by CI.
 #
 #   scripts/soak.sh [SECONDS]
+#   SOAK_SERVER_ARGS="--zero-copy-min 1" scripts/soak.sh 120   # every send spliced
 #
 # The verdict is PASS when: the bench lost, duplicated and reordered nothing; the
 # server is still running; slow readers were dropped (the backlog limit works); RSS in
@@ -34,7 +35,8 @@ fail_to_start() {
 (cd "$root" && cargo build --release --quiet) || fail_to_start "cargo build --release failed"
 bin="$target/release/mio-chat"
 
-"$bin" serve 127.0.0.1:0 2>"$work/server.log" &
+# shellcheck disable=SC2086 # extra server flags, split on purpose
+"$bin" serve 127.0.0.1:0 ${SOAK_SERVER_ARGS:-} 2>"$work/server.log" &
 server=$!
 for _ in $(seq 100); do
     grep -q "listening on" "$work/server.log" 2>/dev/null && break
