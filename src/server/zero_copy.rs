@@ -28,8 +28,8 @@ use std::ptr::NonNull;
 /// The default `--zero-copy-min`: a recipient's output for one turn is spliced when it
 /// is at least this big (smaller output is cheaper to copy than to splice).
 pub const DEFAULT_ZERO_COPY_MIN: usize = 16 * 1024;
-/// Spliced at most this many spans per send (more are sent by `write`); a typical
-/// recipient has one.
+/// Output in more spans than this is copied (one `writev`); a typical recipient has one
+/// span per turn, and each span is a separate `vmsplice` segment.
 pub const MAX_SPANS: usize = 8;
 /// Asked-for pipe capacity; the kernel may grant less, which only means more rounds.
 const PIPE_CAPACITY: libc::c_int = 1 << 20;
