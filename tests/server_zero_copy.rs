@@ -143,3 +143,48 @@ fn a_full_socket_gets_the_rest_queued_without_a_gap() {
     lagging.expect_nothing_queued();
     assert!(zero_copy_bytes_after(&server, COUNT) > 0);
 }
+
+/// Splicing to a client that reset is an error for that client only: the server is not
+/// killed by SIGPIPE (splice cannot ask for MSG_NOSIGNAL) and the room goes on. The
+/// server is stopped while the messages and then the reset arrive, so its next turn
+/// reads the messages first and splices them to the reset socket.
+#[test]
+fn splicing_to_a_reset_client_ends_only_that_client() {
+    const LEN: usize = 20_000;
+    let server = Server::start(&["--zero-copy-min", "1"]);
+    let mut stays = server.frames();
+    let gone = server.lines();
+    stays.expect("* guest2 joined");
+    let mut sender = server.lines();
+    stays.expect("* guest3 joined");
+    server.signal(libc::SIGSTOP);
+    for i in 0..20 {
+        sender.send(&message(0, i, LEN));
+    }
+    std::thread::sleep(Duration::from_millis(100));
+    socket2::SockRef::from(&gone.stream)
+        .set_linger(Some(Duration::ZERO))
+        .unwrap();
+    drop(gone); // a reset, after the messages
+    std::thread::sleep(Duration::from_millis(100));
+    server.signal(libc::SIGCONT);
+    // The reset may be read before the last of the messages: its notice can come
+    // between them, once; the messages still come whole and in order.
+    let mut next = 0;
+    let mut left = 0;
+    while next < 20 || left == 0 {
+        let got = stays.next();
+        if got == "* guest2 left" {
+            left += 1;
+            continue;
+        }
+        assert!(
+            got == format!("guest3: {}", message(0, next, LEN)),
+            "message {next} garbled: {got:.60}"
+        );
+        next += 1;
+    }
+    assert_eq!(left, 1);
+    sender.send("still here");
+    stays.expect("guest3: still here");
+}

@@ -127,6 +127,11 @@ impl ZeroCopy {
     /// # Errors
     /// The pipe or `/dev/null` could not be opened.
     pub fn new(min_bytes: usize) -> io::Result<ZeroCopy> {
+        // `splice` has no MSG_NOSIGNAL: writing to a reset client raises SIGPIPE, which
+        // must not kill the server. Rust programs ignore it already; this makes sure.
+        // SAFETY: SIG_IGN is a valid disposition, and ignoring SIGPIPE only turns the
+        // signal into the EPIPE every write path here already handles.
+        unsafe { libc::signal(libc::SIGPIPE, libc::SIG_IGN) };
         let mut fds = [0; 2];
         // SAFETY: pipe2 writes two new descriptors into `fds`.
         if unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_NONBLOCK | libc::O_CLOEXEC) } != 0 {
@@ -157,7 +162,7 @@ impl ZeroCopy {
     /// Splices `spans` of `pages` (the first span from `offset` on) into `socket`.
     ///
     /// # Errors
-    /// The socket failed (reset, broken pipe: Rust ignores SIGPIPE, so it is `EPIPE`).
+    /// The socket failed (reset, broken pipe: SIGPIPE is ignored, so it is `EPIPE`).
     pub fn send(
         &mut self,
         socket: BorrowedFd<'_>,
