@@ -92,6 +92,19 @@ fn exchange(server: &Server, count: usize, len: usize) -> u64 {
         }
         r.expect_nothing_queued();
     }
+    // Each sender gets the other's messages: its output for a turn is several spans
+    // around its own messages, spliced as several segments.
+    for (s, sender) in senders.iter_mut().enumerate() {
+        let other = 1 - s;
+        for i in 0..count {
+            let got = sender.next();
+            assert!(
+                got == format!("guest{}: {}", 5 + other, message(other, i, len)),
+                "sender {s}: message {i} of the other garbled: {got:.80}"
+            );
+        }
+        sender.expect_nothing_queued();
+    }
     zero_copy_bytes_after(server, 2 * count)
 }
 
