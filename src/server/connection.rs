@@ -13,7 +13,6 @@ use crate::fanout::Span;
 use crate::framing::{Decoder, Framing};
 use mio::net::TcpStream;
 use std::io::{self, IoSlice, Read, Write};
-use std::net::SocketAddr;
 use std::os::fd::AsFd;
 use std::rc::Rc;
 use std::time::Instant;
@@ -34,8 +33,6 @@ pub enum ReadEnd {
 pub struct Connection {
     /// The socket.
     pub stream: TcpStream,
-    /// Who connected, for the log.
-    pub peer: SocketAddr,
     /// Distinguishes this connection from later ones that reuse its slab key.
     pub serial: u64,
     /// `Some` once the framing is known.
@@ -59,10 +56,9 @@ pub struct Connection {
 
 impl Connection {
     /// A freshly accepted connection whose framing is not known yet.
-    pub fn new(stream: TcpStream, peer: SocketAddr, serial: u64, rejecting: bool) -> Self {
+    pub fn new(stream: TcpStream, serial: u64, rejecting: bool) -> Self {
         Connection {
             stream,
-            peer,
             serial,
             decoder: None,
             rejecting,

@@ -55,7 +55,7 @@ impl Server {
             return;
         }
         self.next_serial += 1;
-        entry.insert(Connection::new(stream, peer, self.next_serial, rejecting));
+        entry.insert(Connection::new(stream, self.next_serial, rejecting));
         self.rejecting += usize::from(rejecting);
         debug!(
             "connection {key} from {peer} opened{}",

@@ -96,7 +96,7 @@ impl Server {
             if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
                 debug!("deregister connection {key}: {e}");
             }
-            debug!("connection {key} from {} closed ({reason:?})", conn.peer);
+            debug!("connection {key} closed ({reason:?})"); // its "opened" line names the peer
             if self.accept_retry.is_some() {
                 // A file descriptor was just freed: try accepting at once.
                 self.accept_retry = Some((Instant::now(), ACCEPT_BACKOFF_MIN));
