@@ -499,3 +499,20 @@ pub fn status_kib(pid: u32, field: &str) -> u64 {
         .and_then(|value| value.trim().strip_suffix(" kB")?.trim().parse().ok())
         .unwrap_or_else(|| panic!("no {field} in /proc/{pid}/status"))
 }
+
+/// Starts a server with `args` and connects `n` lines clients, guest1..guestN, each of
+/// which has read its welcome and every join notice up to the last client's.
+pub fn room_of(args: &[&str], n: usize) -> (Server, Vec<Client>) {
+    let server = Server::start(args);
+    let mut clients: Vec<Client> = Vec::new();
+    for i in 1..=n {
+        let mut c = Client::connect(server.addr, Framing::Lines);
+        c.send_raw(b"\n");
+        c.expect(&welcome(i as u32, i));
+        for earlier in &mut clients {
+            earlier.expect(&format!("* guest{i} joined"));
+        }
+        clients.push(c);
+    }
+    (server, clients)
+}
