@@ -252,9 +252,11 @@ fn startup_raises_the_soft_fd_limit_to_the_hard_limit() {
     let open_files = limits.lines().find(|l| l.starts_with("Max open files")).unwrap();
     let fields: Vec<&str> = open_files.split_whitespace().collect();
     assert_eq!(&fields[3..5], ["1000", "1000"], "{open_files}");
-    assert!(
-        server.stderr().contains("file descriptor limit: 1000"),
-        "{}",
-        server.stderr()
-    );
+    // The log line was written before the server answered, but our reader thread may
+    // not have taken it from the pipe yet.
+    let deadline = std::time::Instant::now() + common::PATIENCE;
+    while !server.stderr().contains("file descriptor limit: 1000") {
+        assert!(std::time::Instant::now() < deadline, "{}", server.stderr());
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }
