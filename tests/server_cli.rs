@@ -194,9 +194,7 @@ fn listening_line_is_the_only_stderr_output_even_with_logging_off() {
     let mut cmd = Command::new(common::bin());
     cmd.args(["serve", "127.0.0.1:0"]).env_remove("RUST_LOG");
     let server = Server::start_command(cmd);
-    let mut a = server.lines();
-    let mut b = server.frames();
-    a.expect("* guest2 joined");
+    let (mut a, mut b) = server.pair(Framing::Lines, Framing::Frames);
     b.send("hi");
     a.expect("guest2: hi");
     drop(b);

@@ -102,9 +102,7 @@ fn keepalive_zero_turns_it_off() {
 #[test]
 fn silent_connection_is_closed_after_the_idle_timeout() {
     let server = Server::start(&["--idle-timeout", "0.6"]);
-    let mut silent = server.lines();
-    let mut talker = server.frames();
-    silent.expect("* guest2 joined");
+    let (mut silent, mut talker) = server.pair(Framing::Lines, Framing::Frames);
     let started = Instant::now();
     let mut left = false;
     while started.elapsed() < Duration::from_millis(1500) {

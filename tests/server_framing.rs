@@ -179,9 +179,7 @@ fn forced_lines_framing_reads_a_zero_fourth_byte_as_text() {
 #[test]
 fn lines_and_frames_clients_chat_with_each_other() {
     let server = Server::start(&[]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     f.send("from frames");
     l.expect("guest2: from frames");
     l.send("from lines");
@@ -194,9 +192,7 @@ fn lines_and_frames_clients_chat_with_each_other() {
 #[test]
 fn frame_with_line_breaks_arrives_at_a_lines_client_on_one_line() {
     let server = Server::start(&[]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     f.send("a\nb");
     l.expect("guest2: a b");
     f.send("x\r\ny\rz");
@@ -207,9 +203,7 @@ fn frame_with_line_breaks_arrives_at_a_lines_client_on_one_line() {
 #[test]
 fn empty_frames_are_keepalives_and_ignored() {
     let server = Server::start(&[]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     f.send_raw(&[0; 12]);
     f.send("after");
     l.expect("guest2: after");
@@ -220,9 +214,7 @@ fn empty_frames_are_keepalives_and_ignored() {
 #[test]
 fn frame_over_the_limit_is_refused_and_the_connection_closed() {
     let server = Server::start(&["--max-message", "100"]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     f.send_raw(&101u32.to_le_bytes());
     assert_eq!(
         f.expect_eof(),
@@ -235,9 +227,7 @@ fn frame_over_the_limit_is_refused_and_the_connection_closed() {
 #[test]
 fn frame_of_exactly_the_limit_is_relayed() {
     let server = Server::start(&["--max-message", "100"]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     let text = "z".repeat(100);
     f.send(&text);
     l.expect(&format!("guest2: {text}"));
@@ -247,9 +237,7 @@ fn frame_of_exactly_the_limit_is_relayed() {
 #[test]
 fn default_frame_limit_is_65536_bytes() {
     let server = Server::start(&[]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     let text = "q".repeat(65536);
     f.send(&text);
     l.expect(&format!("guest2: {text}"));
@@ -290,9 +278,7 @@ fn max_message_of_16_mib_is_the_limit_enforced() {
 #[test]
 fn messages_split_into_single_bytes_are_reassembled() {
     let server = Server::start(&[]);
-    let mut l = server.lines();
-    let mut f = server.frames();
-    l.expect("* guest2 joined");
+    let (mut l, mut f) = server.pair(Framing::Lines, Framing::Frames);
     let mut c = server.lines();
     l.expect("* guest3 joined");
     f.stream.set_nodelay(true).unwrap();
@@ -324,9 +310,7 @@ fn crlf_line_ending_drops_one_carriage_return() {
 #[test]
 fn empty_lines_are_ignored() {
     let server = Server::start(&[]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     c.send_raw(b"\n\r\n\n");
     c.send("x");
     w.expect("guest2: x");
@@ -337,9 +321,7 @@ fn empty_lines_are_ignored() {
 #[test]
 fn over_long_line_is_refused_and_connection_stays_usable() {
     let server = Server::start(&["--max-message", "10"]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     c.send_raw(b"12345678901\n");
     c.expect("! line too long (limit 10 bytes)");
     c.send_raw(b"1234567890\r\n");
@@ -351,9 +333,7 @@ fn over_long_line_is_refused_and_connection_stays_usable() {
 #[test]
 fn over_long_line_in_pieces_is_discarded_up_to_its_newline() {
     let server = Server::start(&["--max-message", "10"]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     c.send_raw(&[b'x'; 30]);
     c.expect("! line too long (limit 10 bytes)");
     c.send_raw(&[b'y'; 30]);
@@ -367,9 +347,7 @@ fn over_long_line_in_pieces_is_discarded_up_to_its_newline() {
 #[test]
 fn invalid_utf8_becomes_replacement_characters() {
     let server = Server::start(&[]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     let mut f = server.frames();
     w.expect("* guest3 joined");
     c.send_raw(b"ok\xff\xfeok\n");
@@ -382,9 +360,7 @@ fn invalid_utf8_becomes_replacement_characters() {
 #[test]
 fn valid_non_ascii_text_is_relayed_unchanged() {
     let server = Server::start(&[]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     c.send("grüße, 日本, 🙂");
     w.expect("guest2: grüße, 日本, 🙂");
 }
@@ -393,9 +369,7 @@ fn valid_non_ascii_text_is_relayed_unchanged() {
 #[test]
 fn control_characters_become_spaces_except_tab() {
     let server = Server::start(&[]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     let mut f = server.frames();
     w.expect("* guest3 joined");
     c.send_raw(b"\x1b[31mred\x07\ttab\x7f!\n");
@@ -410,9 +384,7 @@ fn control_characters_become_spaces_except_tab() {
 #[test]
 fn message_blank_after_cleaning_is_ignored() {
     let server = Server::start(&[]);
-    let mut w = server.lines();
-    let mut c = server.lines();
-    w.expect("* guest2 joined");
+    let (mut w, mut c) = server.pair(Framing::Lines, Framing::Lines);
     let mut f = server.frames();
     w.expect("* guest3 joined");
     f.send("\r\n\x1b ");

@@ -228,9 +228,7 @@ fn flooder_cannot_starve_another_clients_message() {
 #[test]
 fn reset_mid_frame_affects_only_that_connection() {
     let server = Server::start(&[]);
-    let mut a = server.lines();
-    let mut b = server.frames();
-    a.expect("* guest2 joined");
+    let (mut a, mut b) = server.pair(Framing::Lines, Framing::Frames);
     let mut c = server.lines();
     a.expect("* guest3 joined");
     b.expect("* guest3 joined");
@@ -251,9 +249,7 @@ fn reset_mid_frame_affects_only_that_connection() {
 #[test]
 fn reset_with_unread_output_affects_only_that_connection() {
     let server = Server::start(&[]);
-    let mut a = server.lines();
-    let b = server.lines();
-    a.expect("* guest2 joined");
+    let (mut a, b) = server.pair(Framing::Lines, Framing::Lines);
     let mut c = server.lines();
     a.expect("* guest3 joined");
     for i in 0..200 {
@@ -272,9 +268,7 @@ fn reset_with_unread_output_affects_only_that_connection() {
 #[test]
 fn half_closed_clients_last_messages_are_still_delivered() {
     let server = Server::start(&[]);
-    let mut a = server.lines();
-    let mut b = server.lines();
-    a.expect("* guest2 joined");
+    let (mut a, mut b) = server.pair(Framing::Lines, Framing::Lines);
     b.send_raw(b"one\ntwo\n");
     b.shutdown_write();
     a.expect("guest2: one");
@@ -292,9 +286,7 @@ fn half_closed_clients_last_messages_are_still_delivered() {
 #[test]
 fn newcomer_over_max_clients_is_told_server_full_and_closed() {
     let server = Server::start(&["--max-clients", "2"]);
-    let mut a = server.lines();
-    let b = server.lines();
-    a.expect("* guest2 joined");
+    let (mut a, b) = server.pair(Framing::Lines, Framing::Lines);
     let mut c = Client::connect(server.addr, Framing::Lines);
     c.send_raw(b"\n");
     assert_eq!(c.expect_eof(), ["! server full"]);

@@ -165,9 +165,7 @@ fn a_full_socket_gets_the_rest_queued_without_a_gap() {
 fn splicing_to_a_reset_client_ends_only_that_client() {
     const LEN: usize = 20_000;
     let server = Server::start(&["--zero-copy-min", "1"]);
-    let mut stays = server.frames();
-    let gone = server.lines();
-    stays.expect("* guest2 joined");
+    let (mut stays, gone) = server.pair(Framing::Frames, Framing::Lines);
     let mut sender = server.lines();
     stays.expect("* guest3 joined");
     server.signal(libc::SIGSTOP);

@@ -92,6 +92,19 @@ impl Server {
         c
     }
 
+    /// The first two clients, guest1 and guest2, in these framings; guest1 has read
+    /// `* guest2 joined`, so neither has anything pending.
+    pub fn pair(&self, first: Framing, second: Framing) -> (Client, Client) {
+        let connect = |framing| match framing {
+            Framing::Lines => self.lines(),
+            Framing::Frames => self.frames(),
+        };
+        let mut guest1 = connect(first);
+        let guest2 = connect(second);
+        guest1.expect("* guest2 joined");
+        (guest1, guest2)
+    }
+
     /// Sends a signal to the server (e.g. `libc::SIGTERM`).
     pub fn signal(&self, signal: i32) {
         let ok = unsafe { libc::kill(self.child.id() as i32, signal) } == 0;
