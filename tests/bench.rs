@@ -3,25 +3,17 @@
 
 mod common;
 
-use common::{bin, Server};
+use common::{run_to_exit_within, Finished, Server};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
-use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// The longest a bench run in these tests may take before it is killed.
 const BENCH_PATIENCE: Duration = Duration::from_secs(60);
 
-/// What a finished bench run left behind.
-struct Run {
-    code: Option<i32>,
-    stdout: String,
-    stderr: String,
-}
-
-impl Run {
+impl Finished {
     /// The raw text of `"key":value` in the JSON report.
     fn field(&self, key: &str) -> &str {
         let json = self.stdout.trim();
@@ -42,54 +34,14 @@ impl Run {
 }
 
 /// Runs `mio-chat bench ARGS...`, killing it after `BENCH_PATIENCE`.
-fn bench(args: &[&str]) -> Run {
-    let mut child = Command::new(bin())
-        .arg("bench")
-        .args(args)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start mio-chat bench");
-    let mut out = child.stdout.take().expect("piped stdout");
-    let mut err = child.stderr.take().expect("piped stderr");
-    let out = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = out.read_to_string(&mut s);
-        s
-    });
-    let err = thread::spawn(move || {
-        let mut s = String::new();
-        let _ = err.read_to_string(&mut s);
-        s
-    });
-    let deadline = Instant::now() + BENCH_PATIENCE;
-    let status = loop {
-        if let Some(status) = child.try_wait().expect("try_wait") {
-            break status;
-        }
-        if Instant::now() > deadline {
-            let _ = child.kill();
-            panic!("bench did not finish within {BENCH_PATIENCE:?}");
-        }
-        thread::sleep(Duration::from_millis(20));
-    };
-    Run {
-        code: status.code(),
-        stdout: out.join().unwrap(),
-        stderr: err.join().unwrap(),
-    }
+fn bench(args: &[&str]) -> Finished {
+    let all: Vec<&str> = std::iter::once("bench").chain(args.iter().copied()).collect();
+    run_to_exit_within(&all, BENCH_PATIENCE)
 }
 
 /// Asserts a clean run of `receivers` x `senders` x `messages`: exact counts, exit 0.
-fn assert_exact(run: &Run, receivers: u64, senders: u64, messages: u64) {
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+fn assert_exact(run: &Finished, receivers: u64, senders: u64, messages: u64) {
+    assert_eq!(run.code(), 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.number("messages_sent"), senders * messages);
     assert_eq!(run.number("expected"), receivers * senders * messages);
     assert_eq!(run.number("deliveries"), receivers * senders * messages);
@@ -205,7 +157,7 @@ fn a_paced_run_for_a_duration_delivers_what_it_sent() {
         "--json",
     ];
     let run = bench(&args);
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr);
     let sent = run.number("messages_sent");
     assert!(sent > 0, "nothing sent");
     assert_eq!(run.number("deliveries"), sent * 20);
@@ -219,7 +171,7 @@ fn the_text_report_ends_with_the_verdict() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
     let run = bench(&[&addr, "--clients", "10", "--senders", "1", "--messages", "20"]);
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr);
     assert!(
         run.stdout
             .contains("deliveries  expected 200, received 200 (200 unique)"),
@@ -246,7 +198,7 @@ fn idle_connections_report_server_memory() {
         &pid,
         "--json",
     ]);
-    assert_eq!(run.code, Some(0), "stderr:\n{}", run.stderr);
+    assert_eq!(run.code(), 0, "stderr:\n{}", run.stderr);
     assert_eq!(run.field("mode"), "\"idle\"");
     assert_eq!(run.number("ready"), 30);
     assert!(run.number("server_rss_after_kib") > 0);
@@ -255,25 +207,8 @@ fn idle_connections_report_server_memory() {
 /// A relay that drops every 10th message makes bench report the loss and exit 1.
 #[test]
 fn a_lossy_relay_is_reported_and_fails_the_run() {
-    let addr = start_lossy_relay(10);
-    let addr = addr.to_string();
-    let run = bench(&[
-        &addr,
-        "--clients",
-        "10",
-        "--senders",
-        "2",
-        "--messages",
-        "50",
-        "--json",
-    ]);
-    assert_eq!(
-        run.code,
-        Some(1),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    let run = bench_through_relay(Fault::Drop);
+    assert_eq!(run.code(), 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     // 100 messages relayed, 10 dropped, each of which 10 receivers should have had.
     assert_eq!(run.number("messages_sent"), 100);
     assert_eq!(run.number("lost"), 100);
@@ -290,24 +225,8 @@ fn a_lossy_relay_is_reported_and_fails_the_run() {
 /// duplicates and warns, but exits 0 (the exit status counts losses only).
 #[test]
 fn duplicates_are_reported_but_only_losses_fail_the_run() {
-    let addr = start_faulty_relay(10, Fault::Duplicate).to_string();
-    let run = bench(&[
-        &addr,
-        "--clients",
-        "10",
-        "--senders",
-        "2",
-        "--messages",
-        "50",
-        "--json",
-    ]);
-    assert_eq!(
-        run.code,
-        Some(0),
-        "stdout:\n{}\nstderr:\n{}",
-        run.stdout,
-        run.stderr
-    );
+    let run = bench_through_relay(Fault::Duplicate);
+    assert_eq!(run.code(), 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
     assert_eq!(run.number("lost"), 0);
     assert_eq!(run.number("duplicated"), 100);
     assert_eq!(run.field("ok"), "false");
@@ -331,7 +250,7 @@ fn an_unreachable_server_is_a_runtime_error() {
         "--messages",
         "1",
     ]);
-    assert_eq!(run.code, Some(1));
+    assert_eq!(run.code(), 1);
     assert!(run.stderr.contains("connections to"), "{}", run.stderr);
     assert!(run.stderr.contains("refused"), "{}", run.stderr);
 }
@@ -347,7 +266,7 @@ fn bad_flags_are_usage_errors() {
         (&["--threads", "zero"][..], "--threads"),
     ] {
         let run = bench(args);
-        assert_eq!(run.code, Some(2), "{args:?}");
+        assert_eq!(run.code(), 2, "{args:?}");
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
     }
 }
@@ -358,8 +277,20 @@ type Peers = Mutex<(u64, Vec<(usize, TcpStream)>)>;
 /// Starts a frames relay on 127.0.0.1:0: it greets each connection with a welcome frame
 /// and relays every non-empty frame to every other connection, except that it drops
 /// every `drop_every`-th one.
-fn start_lossy_relay(drop_every: u64) -> SocketAddr {
-    start_faulty_relay(drop_every, Fault::Drop)
+/// 10 receivers and 2 senders of 50 messages each (100 messages, 1000 deliveries)
+/// through a relay that applies `fault` to every 10th message.
+fn bench_through_relay(fault: Fault) -> Finished {
+    let addr = start_faulty_relay(10, fault).to_string();
+    bench(&[
+        &addr,
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--messages",
+        "50",
+        "--json",
+    ])
 }
 
 /// What a faulty relay does to every n-th message.

@@ -336,6 +336,11 @@ impl Finished {
 
 /// Runs `mio-chat ARGS...` to completion (killed and failed after `PATIENCE`).
 pub fn run_to_exit(args: &[&str]) -> Finished {
+    run_to_exit_within(args, PATIENCE)
+}
+
+/// Runs `mio-chat ARGS...` to completion (killed and failed after `patience`).
+pub fn run_to_exit_within(args: &[&str], patience: Duration) -> Finished {
     let mut child = Command::new(bin())
         .args(args)
         .stdin(Stdio::null())
@@ -345,7 +350,7 @@ pub fn run_to_exit(args: &[&str]) -> Finished {
         .expect("start mio-chat");
     let stdout = read_in_background(child.stdout.take().expect("piped stdout"));
     let stderr = read_in_background(child.stderr.take().expect("piped stderr"));
-    let deadline = Instant::now() + PATIENCE;
+    let deadline = Instant::now() + patience;
     let status = loop {
         if let Some(status) = child.try_wait().expect("try_wait") {
             break status;
@@ -353,7 +358,7 @@ pub fn run_to_exit(args: &[&str]) -> Finished {
         if Instant::now() >= deadline {
             let _ = child.kill();
             let _ = child.wait();
-            panic!("mio-chat {args:?} did not exit within {PATIENCE:?}");
+            panic!("mio-chat {args:?} did not exit within {patience:?}");
         }
         std::thread::sleep(Duration::from_millis(10));
     };
