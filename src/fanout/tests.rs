@@ -19,8 +19,12 @@ fn lines(fanout: &Fanout, id: ClientId) -> String {
 }
 
 fn room<'a>(members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
+    room_in(0, members, version)
+}
+
+fn room_in<'a>(room: RoomId, members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
     RoomMembers {
-        room: 0,
+        room,
         version,
         members,
     }
@@ -91,24 +95,8 @@ fn membership_change_resolves_the_batch_for_the_old_members() {
 #[test]
 fn rooms_do_not_see_each_other() {
     let mut f = lines_fanout(2);
-    f.to_room(
-        RoomMembers {
-            room: 0,
-            version: 1,
-            members: &[0],
-        },
-        None,
-        "in zero",
-    );
-    f.to_room(
-        RoomMembers {
-            room: 5,
-            version: 2,
-            members: &[1],
-        },
-        None,
-        "in five",
-    );
+    f.to_room(room_in(0, &[0], 1), None, "in zero");
+    f.to_room(room_in(5, &[1], 2), None, "in five");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "in zero\n");
     assert_eq!(lines(&f, 1), "in five\n");
@@ -167,24 +155,8 @@ fn a_client_moving_rooms_gets_the_old_rooms_batch_before_the_new_ones() {
     let mut f = lines_fanout(2);
     // Client 0 is alone in room 1, says something there (to itself, echo), then moves to
     // room 2 (room 1 vanishes without a further broadcast) and is greeted there.
-    f.to_room(
-        RoomMembers {
-            room: 1,
-            version: 1,
-            members: &[0],
-        },
-        None,
-        "old room",
-    );
-    f.to_room(
-        RoomMembers {
-            room: 2,
-            version: 3,
-            members: &[0, 1],
-        },
-        None,
-        "new room",
-    );
+    f.to_room(room_in(1, &[0], 1), None, "old room");
+    f.to_room(room_in(2, &[0, 1], 3), None, "new room");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "old room\nnew room\n");
 }
@@ -192,34 +164,10 @@ fn a_client_moving_rooms_gets_the_old_rooms_batch_before_the_new_ones() {
 #[test]
 fn resolving_one_room_early_resolves_older_batches_first() {
     let mut f = lines_fanout(2);
-    f.to_room(
-        RoomMembers {
-            room: 1,
-            version: 1,
-            members: &[0],
-        },
-        None,
-        "a1",
-    );
-    f.to_room(
-        RoomMembers {
-            room: 2,
-            version: 2,
-            members: &[0, 1],
-        },
-        None,
-        "b1",
-    );
+    f.to_room(room_in(1, &[0], 1), None, "a1");
+    f.to_room(room_in(2, &[0, 1], 2), None, "b1");
     // Room 2's membership changes: its batch is resolved now, and room 1's, older, first.
-    f.to_room(
-        RoomMembers {
-            room: 2,
-            version: 3,
-            members: &[0],
-        },
-        None,
-        "b2",
-    );
+    f.to_room(room_in(2, &[0], 3), None, "b2");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "a1\nb1\nb2\n");
     assert_eq!(lines(&f, 1), "b1\n");
