@@ -1,7 +1,7 @@
 //! `mio-chat bench`: flags in, a [`bench::Config`] run, the report out; exit 0 when
 //! nothing was lost, 1 otherwise (duplicates and reorders are reported and warned about).
 
-use super::{address, flag, init_logging, parse_flags, Failure, Outcome};
+use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
 use mio_chat::bench::{self, Config, LoadReport, Mode, SendLimit};
 use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -19,46 +19,40 @@ const DEFAULT_IDLE_HOLD_S: f64 = 5.0;
 /// More loops than this would only fight over the two cores.
 const MAX_THREADS: usize = 64;
 
-fn options() -> getopts::Options {
-    let mut opts = getopts::Options::new();
-    opts.optflag("h", "help", "show this help");
-    opts.optopt("", "clients", "receiving connections (default 1000)", "N");
-    opts.optopt("", "senders", "sending connections (default 4)", "K");
-    opts.optopt("", "size", "payload bytes per message (default 64)", "BYTES");
-    opts.optopt("", "messages", "messages per sender (default 5000)", "M");
-    opts.optopt(
-        "",
+/// The valued flags.
+const FLAGS: &[FlagSpec] = &[
+    ("clients", "N", "receiving connections (default 1000)"),
+    ("senders", "K", "sending connections (default 4)"),
+    ("size", "BYTES", "payload bytes per message (default 64)"),
+    ("messages", "M", "messages per sender (default 5000)"),
+    (
         "duration",
-        "send for SECS instead; with --idle, hold for SECS (default 5)",
         "SECS",
-    );
-    opts.optopt(
-        "",
+        "send for SECS instead; with --idle, hold for SECS (default 5)",
+    ),
+    (
         "rate",
-        "total messages/s over all senders, paced (default: as fast as accepted)",
         "R",
-    );
-    opts.optopt("", "framing", "frames (default) or lines", "MODE");
-    opts.optopt("", "room", "room everyone joins (default lobby)", "ROOM");
-    opts.optopt(
-        "",
+        "total messages/s over all senders, paced (default: as fast as accepted)",
+    ),
+    ("framing", "MODE", "frames (default) or lines"),
+    ("room", "ROOM", "room everyone joins (default lobby)"),
+    (
         "threads",
-        "event loops, each with its share of connections (default 1)",
         "T",
-    );
-    opts.optflag("", "json", "print the report as one JSON object on stdout");
-    opts.optopt(
-        "",
+        "event loops, each with its share of connections (default 1)",
+    ),
+    (
         "idle",
-        "open N connections and hold them (--duration), nothing sent",
         "N",
-    );
-    opts.optopt(
-        "",
-        "server-pid",
-        "report this server's RSS and CPU from /proc",
-        "PID",
-    );
+        "open N connections and hold them (--duration), nothing sent",
+    ),
+    ("server-pid", "PID", "report this server's RSS and CPU from /proc"),
+];
+
+fn options() -> getopts::Options {
+    let mut opts = options_with(FLAGS);
+    opts.optflag("", "json", "print the report as one JSON object on stdout");
     opts
 }
 

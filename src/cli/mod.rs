@@ -38,6 +38,19 @@ pub fn exit_code(outcome: Outcome) -> ExitCode {
     }
 }
 
+/// A valued flag: name, value hint, help text.
+pub type FlagSpec = (&'static str, &'static str, &'static str);
+
+/// Options with `-h/--help` and the valued `flags`; a subcommand adds its switches.
+pub fn options_with(flags: &[FlagSpec]) -> getopts::Options {
+    let mut opts = getopts::Options::new();
+    opts.optflag("h", "help", "show this help");
+    for (name, hint, help) in flags {
+        opts.optopt("", name, help, hint);
+    }
+    opts
+}
+
 /// Parses the flags in `args` with `opts`; `--help` prints `usage` and the options.
 /// Returns `None` when help was printed.
 pub fn parse_flags(

@@ -1,6 +1,6 @@
 //! `mio-chat serve`: flags in, a configured [`Server`] running, errors out as one line.
 
-use super::{address, flag, init_logging, parse_flags, Failure, Outcome};
+use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
 use log::info;
 use mio_chat::fd_limit;
 use mio_chat::framing::{Framing, DEFAULT_MAX_MESSAGE, MAX_MESSAGE_LIMIT};
@@ -12,8 +12,8 @@ const USAGE: &str = "usage: mio-chat serve [ADDR] [options]\n\n\
 Runs the chat server on ADDR (default 127.0.0.1:1234; port 0 picks a free port).\n\
 Clients connect with netcat/telnet (lines) or `mio-chat connect` (frames).";
 
-/// The valued flags: name, value hint, help.
-const FLAGS: &[(&str, &str, &str)] = &[
+/// The valued flags.
+const FLAGS: &[FlagSpec] = &[
     (
         "max-message",
         "BYTES",
@@ -58,12 +58,8 @@ const FLAGS: &[(&str, &str, &str)] = &[
 ];
 
 fn options() -> getopts::Options {
-    let mut opts = getopts::Options::new();
-    opts.optflag("h", "help", "show this help");
+    let mut opts = options_with(FLAGS);
     opts.optflag("", "echo", "send clients their own chat lines back");
-    for (name, hint, help) in FLAGS {
-        opts.optopt("", name, help, hint);
-    }
     opts
 }
 
