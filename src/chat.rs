@@ -3,9 +3,10 @@
 //!
 //! Knows nothing of sockets, framings or clocks. Every effect goes through an
 //! [`Outbox`], which the event loop implements with its fan-out; tests implement it
-//! with a recorder. Room broadcasts are handed over with the room's member list and a
-//! version that changes whenever the membership does, so the outbox may defer and batch
-//! them without asking the chat again.
+//! with a recorder. Room broadcasts are handed over with the room's member list, and
+//! every change of membership is reported as it happens ([`Outbox::entered`],
+//! [`Outbox::left`]), so the outbox may defer and batch room messages without asking the
+//! chat again.
 
 use crate::command::{self, Command};
 use slab::Slab;
@@ -28,8 +29,6 @@ pub const SHUTDOWN_NOTICE: &str = "* server shutting down";
 pub struct RoomMembers<'a> {
     /// The room.
     pub room: RoomId,
-    /// Changes (server-wide unique) whenever the membership changes.
-    pub version: u64,
     /// Everyone in the room, in no particular order.
     pub members: &'a [ClientId],
 }
@@ -40,6 +39,10 @@ pub trait Outbox {
     fn to_client(&mut self, id: ClientId, text: &str);
     /// Sends `text` to every member of a room except `except`.
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str);
+    /// `id` is now a member of `room`: room messages from here on reach it.
+    fn entered(&mut self, id: ClientId, room: RoomId);
+    /// `id` is no longer a member of `room`: room messages from here on do not reach it.
+    fn left(&mut self, id: ClientId, room: RoomId);
     /// Closes the client once what was sent to it so far is written.
     fn close(&mut self, id: ClientId);
 }
@@ -74,7 +77,6 @@ struct Client {
 struct Room {
     name: String,
     members: Vec<ClientId>,
-    version: u64,
 }
 
 /// The state of the whole chat: who is connected, under which nick, in which room.
@@ -88,7 +90,6 @@ pub struct Chat {
     room_ids: HashMap<String, RoomId>,
     lobby: RoomId,
     next_guest: u64,
-    next_version: u64,
     messages_relayed: u64,
     /// Reused to compose outgoing text without an allocation per message.
     line: String,
@@ -108,7 +109,6 @@ impl Chat {
             room_ids: HashMap::new(),
             lobby: 0,
             next_guest: 1,
-            next_version: 0,
             messages_relayed: 0,
             line: String::new(),
         };
@@ -152,7 +152,7 @@ impl Chat {
                 slot: 0,
             },
         );
-        self.enter_room(id, self.lobby);
+        self.enter_room(id, self.lobby, out);
         let nick = &self.clients[&id].nick;
         compose(
             &mut self.line,
@@ -175,7 +175,7 @@ impl Chat {
         let Some(room) = self.clients.get(&id).map(|c| c.room) else {
             return;
         };
-        self.leave_room(id);
+        self.leave_room(id, out);
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
@@ -234,7 +234,6 @@ impl Chat {
         let r = &self.rooms[room];
         RoomMembers {
             room,
-            version: r.version,
             members: &r.members,
         }
     }
@@ -255,21 +254,18 @@ impl Chat {
         if let Some(&id) = self.room_ids.get(&key) {
             return id;
         }
-        self.next_version += 1;
         let id = self.rooms.insert(Room {
             name: name.to_string(),
             members: Vec::new(),
-            version: self.next_version,
         });
         self.room_ids.insert(key, id);
         id
     }
 
-    fn enter_room(&mut self, id: ClientId, room: RoomId) {
-        self.next_version += 1;
+    fn enter_room(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
         let r = &mut self.rooms[room];
-        r.version = self.next_version;
         r.members.push(id);
+        out.entered(id, room);
         let slot = r.members.len() - 1;
         if let Some(c) = self.clients.get_mut(&id) {
             c.room = room;
@@ -278,13 +274,12 @@ impl Chat {
     }
 
     /// Takes a client out of its room; an emptied room other than the lobby is deleted.
-    fn leave_room(&mut self, id: ClientId) {
+    fn leave_room(&mut self, id: ClientId, out: &mut impl Outbox) {
         let Some(&Client { room, slot, .. }) = self.clients.get(&id) else {
             return;
         };
-        self.next_version += 1;
+        out.left(id, room);
         let r = &mut self.rooms[room];
-        r.version = self.next_version;
         r.members.swap_remove(slot);
         if let Some(&moved) = r.members.get(slot) {
             if let Some(c) = self.clients.get_mut(&moved) {

@@ -2,11 +2,18 @@
 //! recipient only a list of spans into that shared encoding.
 //!
 //! This is where fan-out gets its speed. A room broadcast costs O(1) when it is made: it
-//! is encoded into the turn's arena (once per framing) and noted on the room. Only when
-//! the turn ends, or when the room's membership or a direct message would change the
-//! order, is the room's batch resolved per member; a member that sent nothing this turn
-//! gets the room's contiguous spans, usually one, so each recipient ends up with a few
-//! spans and the event loop makes one `writev` per recipient per turn.
+//! is encoded into the turn's arena (once per framing) and noted on the room's batch. At
+//! the end of the turn each batch is resolved once for its members; a member that sent
+//! nothing this turn gets the room's contiguous spans, usually one, so each recipient
+//! ends up with a few spans and the event loop makes one `writev` per recipient per turn.
+//!
+//! Order per recipient is kept without resolving a whole room early. Each recipient
+//! remembers how many entries of its room's batch it already has (its cursor). Anything
+//! that must come after those entries for one client (a direct message, leaving the
+//! room) first catches *that client* up: O(entries it has not seen), never O(members).
+//! A client is in one room at a time and is caught up when it leaves, so at the end of
+//! the turn each member's missing entries are in one batch only. Joining a room costs
+//! O(1) here; a room's member list is copied once per turn, when its batch begins.
 //!
 //! Nothing here touches a socket; the event loop reads [`Fanout::pending`] and writes.
 
@@ -24,6 +31,18 @@ pub struct Span {
     pub end: usize,
 }
 
+impl Span {
+    /// Bytes in the span.
+    pub fn len(&self) -> usize {
+        self.end - self.start
+    }
+
+    /// True if the span holds no byte.
+    pub fn is_empty(&self) -> bool {
+        self.start == self.end
+    }
+}
+
 /// A room broadcast not yet resolved into per-member spans.
 #[derive(Debug, Clone, Copy)]
 struct Entry {
@@ -31,12 +50,22 @@ struct Entry {
     spans: [Span; 2],
 }
 
-/// A room's broadcasts this turn, with the membership they were made for.
+/// A room's broadcasts this turn.
 #[derive(Debug, Default)]
 struct RoomBatch {
-    version: u64,
+    /// Tells this batch from the room's earlier ones (and from other rooms'), so a
+    /// recipient's cursor is only trusted for the batch it was set in.
+    serial: u64,
+    /// Everyone in the room when the batch began, then everyone who entered while it
+    /// was open; members who left since (or entered twice) are sorted out on resolving.
     members: Vec<ClientId>,
     entries: Vec<Entry>,
+}
+
+impl RoomBatch {
+    fn is_open(&self) -> bool {
+        !self.entries.is_empty()
+    }
 }
 
 #[derive(Debug, Default)]
@@ -44,6 +73,33 @@ struct Recipient {
     /// `None` until the client's framing is known; such clients get nothing.
     framing: Option<Framing>,
     pending: SpanList,
+    /// Bytes in `pending`.
+    pending_bytes: usize,
+    /// Of those, bytes addressed to this client alone (replies, private messages).
+    direct_bytes: usize,
+    /// The room the chat last put the client in.
+    room: Option<RoomId>,
+    /// `(batch serial, n)`: the first `n` entries of that batch are delivered (or came
+    /// before the client entered); a cursor for any other batch means none are.
+    cursor: (u64, usize),
+}
+
+impl Recipient {
+    /// Appends `span`; returns true if this made the recipient dirty.
+    fn push(&mut self, span: Span) -> bool {
+        let was_idle = self.pending.is_empty();
+        self.pending.push(span);
+        self.pending_bytes += span.len();
+        was_idle && !self.pending.is_empty()
+    }
+
+    /// Where this recipient stands in `batch`: the first entry it does not have yet.
+    fn position_in(&self, batch: &RoomBatch) -> usize {
+        match self.cursor {
+            (serial, seen) if serial == batch.serial => seen,
+            _ => 0,
+        }
+    }
 }
 
 /// One recipient's spans this turn. Most recipients get exactly one span (their room's
@@ -72,6 +128,9 @@ impl SpanList {
 
     /// Appends `span`, extending the last one when they touch.
     fn push(&mut self, span: Span) {
+        if span.is_empty() {
+            return;
+        }
         match self {
             SpanList::Empty => *self = SpanList::One([span]),
             SpanList::One([last]) if last.end == span.start => last.end = span.end,
@@ -91,13 +150,17 @@ pub struct Fanout {
     /// Recipients with pending spans this turn, each once.
     dirty: Vec<ClientId>,
     rooms: Vec<RoomBatch>,
-    /// Rooms with unresolved entries, each once, oldest batch first.
+    /// Rooms with an open batch, each once.
     dirty_rooms: Vec<RoomId>,
+    /// Serial of the most recently opened batch.
+    last_serial: u64,
     /// Clients the chat asked to close, in order.
     closes: Vec<ClientId>,
     /// Reused by [`Fanout::resolve_room`]: a batch's senders and merged runs.
     scratch_senders: Vec<ClientId>,
     scratch_runs: [Vec<Span>; 2],
+    /// The biggest arena of the turns since the last [`Fanout::shrink`].
+    arena_peak: usize,
 }
 
 impl Fanout {
@@ -113,13 +176,12 @@ impl Fanout {
         }
         self.recipients[id] = Recipient {
             framing: Some(framing),
-            pending: SpanList::Empty,
+            ..Recipient::default()
         };
     }
 
-    /// Stops delivering to `id`: what is pending for it is dropped.
+    /// Stops delivering to `id`: what is pending for it this turn is dropped.
     pub fn remove_recipient(&mut self, id: ClientId) {
-        self.resolve_rooms();
         if let Some(r) = self.recipients.get_mut(id) {
             *r = Recipient::default();
         }
@@ -127,7 +189,10 @@ impl Fanout {
 
     /// Resolves every room batch, so [`Fanout::dirty`] and [`Fanout::pending`] are complete.
     pub fn finish_turn(&mut self) {
-        self.resolve_rooms();
+        for i in 0..self.dirty_rooms.len() {
+            self.resolve_room(self.dirty_rooms[i]);
+        }
+        self.dirty_rooms.clear();
     }
 
     /// Recipients with output this turn (call [`Fanout::finish_turn`] first).
@@ -144,6 +209,22 @@ impl Fanout {
     pub fn pending(&self, id: ClientId) -> Option<(Framing, &[Span])> {
         let r = self.recipients.get(id)?;
         Some((r.framing?, r.pending.as_slice()))
+    }
+
+    /// Bytes owed to `id` so far this turn, room messages included.
+    pub fn pending_bytes(&mut self, id: ClientId) -> usize {
+        self.catch_up(id);
+        self.recipients.get(id).map_or(0, |r| r.pending_bytes)
+    }
+
+    /// Bytes addressed to `id` alone so far this turn: its replies and private messages.
+    pub fn direct_bytes(&self, id: ClientId) -> usize {
+        self.recipients.get(id).map_or(0, |r| r.direct_bytes)
+    }
+
+    /// Bytes encoded so far this turn, in both framings.
+    pub fn encoded_bytes(&self) -> usize {
+        self.arenas.iter().map(Vec::len).sum()
     }
 
     /// This turn's encoded bytes for `framing`.
@@ -163,8 +244,12 @@ impl Fanout {
         for id in self.dirty.drain(..) {
             if let Some(r) = self.recipients.get_mut(id) {
                 r.pending = SpanList::Empty;
+                r.pending_bytes = 0;
+                r.direct_bytes = 0;
             }
         }
+        let used = self.encoded_bytes();
+        self.arena_peak = self.arena_peak.max(used);
         for arena in &mut self.arenas {
             arena.clear();
         }
@@ -172,6 +257,23 @@ impl Fanout {
             shared.take();
         }
         self.closes.clear();
+    }
+
+    /// Gives back buffer capacity far above what the turns since the last call used (a
+    /// burst grew it); returns the bytes given back. Call between turns, now and then.
+    pub fn shrink(&mut self) -> usize {
+        let keep = self.arena_peak.max(SHRINK_FLOOR);
+        self.arena_peak = 0;
+        let mut freed = 0;
+        for arena in &mut self.arenas {
+            freed += shrink_vec(arena, keep);
+        }
+        for batch in &mut self.rooms {
+            let keep = SHRINK_FLOOR / std::mem::size_of::<ClientId>();
+            freed += shrink_vec(&mut batch.members, keep) * std::mem::size_of::<ClientId>();
+            freed += shrink_vec(&mut batch.entries, 0) * std::mem::size_of::<Entry>();
+        }
+        freed
     }
 
     fn encode(&mut self, framing: Framing, text: &str) -> Span {
@@ -184,28 +286,29 @@ impl Fanout {
         }
     }
 
-    fn push_span(&mut self, id: ClientId, span: Span) {
+    /// Delivers to `id` the entries of its room's open batch that it does not have yet,
+    /// so that what is sent to it next comes after them.
+    fn catch_up(&mut self, id: ClientId) {
         let Some(r) = self.recipients.get_mut(id) else {
             return;
         };
-        if r.pending.is_empty() {
+        let Some(batch) = r.room.and_then(|room| self.rooms.get(room)) else {
+            return;
+        };
+        if !batch.is_open() || r.framing.is_none() {
+            return;
+        }
+        let from = r.position_in(batch);
+        if from == batch.entries.len() {
+            return;
+        }
+        if deliver_entries(r, id, &batch.entries[from..]) {
             self.dirty.push(id);
         }
-        r.pending.push(span);
+        r.cursor = (batch.serial, batch.entries.len());
     }
 
-    /// Resolves every room batch, oldest first. A client that moved between rooms this
-    /// turn is in the old room's batch and in a newer batch of the new room, so batch
-    /// age is the order it must see them in; for the same reason no batch is ever
-    /// resolved alone while an older one waits.
-    fn resolve_rooms(&mut self) {
-        for i in 0..self.dirty_rooms.len() {
-            self.resolve_room(self.dirty_rooms[i]);
-        }
-        self.dirty_rooms.clear();
-    }
-
-    /// Turns a room's batch into spans for each member that was in it.
+    /// Turns a room's batch into spans for each of its members.
     fn resolve_room(&mut self, room: RoomId) {
         let batch = &mut self.rooms[room];
         let senders = &mut self.scratch_senders;
@@ -227,24 +330,51 @@ impl Fanout {
             let Some(r) = self.recipients.get_mut(member) else {
                 continue;
             };
-            let Some(framing) = r.framing else { continue };
-            let f = framing.index();
-            let was_idle = r.pending.is_empty();
-            if senders.binary_search(&member).is_err() {
-                for &span in &runs[f] {
-                    r.pending.push(span);
+            let Some(framing) = r.framing.filter(|_| r.room == Some(room)) else {
+                continue; // gone, or left (and was caught up then)
+            };
+            let from = r.position_in(batch);
+            let mut woke = false;
+            if from == 0 && senders.binary_search(&member).is_err() {
+                for &span in &runs[framing.index()] {
+                    woke |= r.push(span);
                 }
             } else {
-                for entry in batch.entries.iter().filter(|e| e.except != Some(member)) {
-                    r.pending.push(entry.spans[f]);
-                }
+                woke = deliver_entries(r, member, &batch.entries[from..]);
             }
-            if was_idle && !r.pending.is_empty() {
+            r.cursor = (batch.serial, batch.entries.len());
+            if woke {
                 self.dirty.push(member);
             }
         }
         batch.entries.clear();
     }
+}
+
+/// Below this, buffers are never shrunk: the common turn fits without reallocating.
+const SHRINK_FLOOR: usize = 64 * 1024;
+
+/// Shrinks `v`'s capacity to `keep` (or its length) if it holds more than twice that;
+/// returns the elements' worth of capacity given back.
+fn shrink_vec<T>(v: &mut Vec<T>, keep: usize) -> usize {
+    let keep = keep.max(v.len());
+    let before = v.capacity();
+    if before > 2 * keep {
+        v.shrink_to(keep);
+    }
+    before - v.capacity()
+}
+
+/// Appends to `r` the spans of `entries` that are meant for `id`; true if `r` became dirty.
+fn deliver_entries(r: &mut Recipient, id: ClientId, entries: &[Entry]) -> bool {
+    let Some(framing) = r.framing else {
+        return false;
+    };
+    let mut woke = false;
+    for entry in entries.iter().filter(|e| e.except != Some(id)) {
+        woke |= r.push(entry.spans[framing.index()]);
+    }
+    woke
 }
 
 /// Appends `span` to `spans`, extending the last one when they touch.
@@ -257,13 +387,17 @@ fn append_span(spans: &mut Vec<Span>, span: Span) {
 
 impl Outbox for Fanout {
     fn to_client(&mut self, id: ClientId, text: &str) {
-        // Room batches made earlier must reach this client before this message does.
-        self.resolve_rooms();
+        // Room messages made earlier must reach this client before this one does.
+        self.catch_up(id);
         let Some(framing) = self.recipients.get(id).and_then(|r| r.framing) else {
             return;
         };
         let span = self.encode(framing, text);
-        self.push_span(id, span);
+        let r = &mut self.recipients[id];
+        r.direct_bytes += span.len();
+        if r.push(span) {
+            self.dirty.push(id);
+        }
     }
 
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
@@ -273,22 +407,38 @@ impl Outbox for Fanout {
         if self.rooms.len() <= room.room {
             self.rooms.resize_with(room.room + 1, RoomBatch::default);
         }
-        let batch = &self.rooms[room.room];
-        if !batch.entries.is_empty() && batch.version != room.version {
-            self.resolve_rooms();
-        }
         let spans = [
             self.encode(Framing::Frames, text),
             self.encode(Framing::Lines, text),
         ];
         let batch = &mut self.rooms[room.room];
-        if batch.entries.is_empty() {
-            batch.version = room.version;
+        if !batch.is_open() {
+            self.last_serial += 1;
+            batch.serial = self.last_serial;
             batch.members.clear();
             batch.members.extend_from_slice(room.members);
             self.dirty_rooms.push(room.room);
         }
         batch.entries.push(Entry { except, spans });
+    }
+
+    fn entered(&mut self, id: ClientId, room: RoomId) {
+        let Some(r) = self.recipients.get_mut(id) else {
+            return;
+        };
+        r.room = Some(room);
+        // Only an open batch needs telling: one that opens later copies the members.
+        if let Some(batch) = self.rooms.get_mut(room).filter(|b| b.is_open()) {
+            r.cursor = (batch.serial, batch.entries.len());
+            batch.members.push(id);
+        }
+    }
+
+    fn left(&mut self, id: ClientId, _room: RoomId) {
+        self.catch_up(id);
+        if let Some(r) = self.recipients.get_mut(id) {
+            r.room = None;
+        }
     }
 
     fn close(&mut self, id: ClientId) {

@@ -7,7 +7,7 @@
 //! unconsumed tail and calls again when more bytes arrive.
 
 use mio_chat::chat::recorder::Recorder;
-use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomMembers, ServerCounters};
+use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomId, RoomMembers, ServerCounters};
 use mio_chat::command::{self, Command, CommandError};
 use mio_chat::fanout::Fanout;
 use mio_chat::framing::{detect, Decoded, Decoder, FrameTooLarge, Framing};
@@ -305,6 +305,14 @@ impl Outbox for Tee<'_> {
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
         self.fanout.to_room(room, except, text);
         self.recorder.to_room(room, except, text);
+    }
+    fn entered(&mut self, id: ClientId, room: RoomId) {
+        self.fanout.entered(id, room);
+        self.recorder.entered(id, room);
+    }
+    fn left(&mut self, id: ClientId, room: RoomId) {
+        self.fanout.left(id, room);
+        self.recorder.left(id, room);
     }
     fn close(&mut self, id: ClientId) {
         self.fanout.close(id);

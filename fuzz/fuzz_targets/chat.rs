@@ -9,7 +9,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use mio_chat::chat::recorder::Recorder;
-use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomMembers, ServerCounters};
+use mio_chat::chat::{Chat, ChatConfig, ClientId, Outbox, RoomId, RoomMembers, ServerCounters};
 use mio_chat::fanout::Fanout;
 use mio_chat::framing::{detect, Decoded, Decoder};
 use mio_chat::text::clean;
@@ -66,6 +66,14 @@ impl Outbox for Tee<'_> {
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
         self.0.to_room(room, except, text);
         self.1.to_room(room, except, text);
+    }
+    fn entered(&mut self, id: ClientId, room: RoomId) {
+        self.0.entered(id, room);
+        self.1.entered(id, room);
+    }
+    fn left(&mut self, id: ClientId, room: RoomId) {
+        self.0.left(id, room);
+        self.1.left(id, room);
     }
     fn close(&mut self, id: ClientId) {
         self.0.close(id);

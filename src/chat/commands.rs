@@ -2,6 +2,8 @@
 
 use super::{compose, Chat, ClientId, Outbox, ServerCounters};
 use crate::command::{is_valid_name, Command, MAX_NAME_LEN};
+use std::cmp::Ordering;
+use std::fmt::Write;
 
 impl Chat {
     pub(super) fn run_command(
@@ -66,9 +68,11 @@ impl Chat {
             .filter_map(|m| self.clients.get(m))
             .map(|c| c.nick.as_str())
             .collect();
-        nicks.sort_by_key(|n| n.to_ascii_lowercase());
-        let text = format!("* online ({}): {}", nicks.len(), nicks.join(", "));
-        out.to_client(id, &text);
+        nicks.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
+        let count = nicks.len().to_string();
+        compose(&mut self.line, &["* online (", &count, "): "]);
+        join_into(&mut self.line, nicks.into_iter());
+        out.to_client(id, &self.line);
     }
 
     /// `/msg NAME TEXT`: to the target, with a copy to the sender.
@@ -98,14 +102,14 @@ impl Chat {
         if self.rooms[old].name.eq_ignore_ascii_case(name) {
             return self.error_to(id, &format!("you are already in {}", self.rooms[old].name), out);
         }
-        self.leave_room(id);
+        self.leave_room(id, out);
         let nick = self.clients[&id].nick.clone();
         if self.rooms.contains(old) {
             compose(&mut self.line, &["* ", &nick, " left"]);
             out.to_room(self.members(old), None, &self.line);
         }
         let new = self.room_named(name);
-        self.enter_room(id, new);
+        self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);
         out.to_room(self.members(new), None, &self.line);
     }
@@ -117,9 +121,14 @@ impl Chat {
             .iter()
             .map(|(_, r)| (r.name.as_str(), r.members.len()))
             .collect();
-        rooms.sort_by_key(|(name, _)| name.to_ascii_lowercase());
-        let list: Vec<String> = rooms.iter().map(|(name, n)| format!("{name} ({n})")).collect();
-        out.to_client(id, &format!("* rooms ({}): {}", rooms.len(), list.join(", ")));
+        rooms.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a.0, b.0));
+        let count = rooms.len().to_string();
+        compose(&mut self.line, &["* rooms (", &count, "): "]);
+        for (i, (name, members)) in rooms.into_iter().enumerate() {
+            let sep = if i == 0 { "" } else { ", " };
+            let _ = write!(self.line, "{sep}{name} ({members})");
+        }
+        out.to_client(id, &self.line);
     }
 
     fn help(&mut self, id: ClientId, out: &mut impl Outbox) {
@@ -147,5 +156,23 @@ impl Chat {
             counters.slow_dropped
         );
         out.to_client(id, &text);
+    }
+}
+
+/// Orders names as their lower-case forms would, without making them (a `/who` in a big
+/// room sorts thousands of nicks).
+fn cmp_ignoring_ascii_case(a: &str, b: &str) -> Ordering {
+    a.bytes()
+        .map(|b| b.to_ascii_lowercase())
+        .cmp(b.bytes().map(|b| b.to_ascii_lowercase()))
+}
+
+/// Appends `items` to `buf`, separated by `, `.
+fn join_into<'a>(buf: &mut String, items: impl Iterator<Item = &'a str>) {
+    for (i, item) in items.enumerate() {
+        if i > 0 {
+            buf.push_str(", ");
+        }
+        buf.push_str(item);
     }
 }

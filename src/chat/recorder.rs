@@ -2,7 +2,7 @@
 //! and recorded as text. It is the chat's test double and the reference that the
 //! batching [`crate::fanout::Fanout`] is checked against (property tests, fuzzing).
 
-use super::{ClientId, Outbox, RoomMembers};
+use super::{ClientId, Outbox, RoomId, RoomMembers};
 use std::collections::HashMap;
 
 /// Records, per client, every text it would receive, in order, and who was closed.
@@ -12,6 +12,8 @@ pub struct Recorder {
     pub got: HashMap<ClientId, Vec<String>>,
     /// Clients the chat asked to close, in order.
     pub closes: Vec<ClientId>,
+    /// Membership changes, in order: `(client, room, true)` for entering, `false` for leaving.
+    pub moves: Vec<(ClientId, RoomId, bool)>,
 }
 
 impl Recorder {
@@ -29,6 +31,12 @@ impl Outbox for Recorder {
         for &m in room.members.iter().filter(|&&m| Some(m) != except) {
             self.to_client(m, text);
         }
+    }
+    fn entered(&mut self, id: ClientId, room: RoomId) {
+        self.moves.push((id, room, true));
+    }
+    fn left(&mut self, id: ClientId, room: RoomId) {
+        self.moves.push((id, room, false));
     }
     fn close(&mut self, id: ClientId) {
         self.closes.push(id);

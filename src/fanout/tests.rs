@@ -18,22 +18,20 @@ fn lines(fanout: &Fanout, id: ClientId) -> String {
     String::from_utf8(bytes_for(fanout, id)).unwrap()
 }
 
-fn room<'a>(members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
-    room_in(0, members, version)
+fn room(members: &[ClientId]) -> RoomMembers<'_> {
+    room_in(0, members)
 }
 
-fn room_in<'a>(room: RoomId, members: &'a [ClientId], version: u64) -> RoomMembers<'a> {
-    RoomMembers {
-        room,
-        version,
-        members,
-    }
+fn room_in(room: RoomId, members: &[ClientId]) -> RoomMembers<'_> {
+    RoomMembers { room, members }
 }
 
+/// `n` line recipients, all in room 0.
 fn lines_fanout(n: usize) -> Fanout {
     let mut f = Fanout::new();
     for id in 0..n {
         f.add_recipient(id, Framing::Lines);
+        f.entered(id, 0);
     }
     f
 }
@@ -42,9 +40,9 @@ fn lines_fanout(n: usize) -> Fanout {
 fn broadcast_reaches_every_member_but_the_sender_in_one_span() {
     let mut f = lines_fanout(3);
     let members = [0, 1, 2];
-    f.to_room(room(&members, 1), Some(0), "a: 1");
-    f.to_room(room(&members, 1), Some(1), "b: 2");
-    f.to_room(room(&members, 1), Some(0), "a: 3");
+    f.to_room(room(&members), Some(0), "a: 1");
+    f.to_room(room(&members), Some(1), "b: 2");
+    f.to_room(room(&members), Some(0), "a: 3");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "b: 2\n");
     assert_eq!(lines(&f, 1), "a: 1\na: 3\n");
@@ -64,7 +62,9 @@ fn each_framing_gets_its_own_encoding() {
     let mut f = Fanout::new();
     f.add_recipient(0, Framing::Frames);
     f.add_recipient(1, Framing::Lines);
-    f.to_room(room(&[0, 1], 1), None, "hi");
+    f.entered(0, 0);
+    f.entered(1, 0);
+    f.to_room(room(&[0, 1]), None, "hi");
     f.finish_turn();
     assert_eq!(bytes_for(&f, 0), [2, 0, 0, 0, b'h', b'i']);
     assert_eq!(bytes_for(&f, 1), b"hi\n");
@@ -73,19 +73,22 @@ fn each_framing_gets_its_own_encoding() {
 #[test]
 fn direct_message_keeps_its_place_after_earlier_broadcasts() {
     let mut f = lines_fanout(2);
-    f.to_room(room(&[0, 1], 1), Some(0), "x: before");
+    f.to_room(room(&[0, 1]), Some(0), "x: before");
     f.to_client(1, "[pm from x] secret");
-    f.to_room(room(&[0, 1], 1), Some(0), "x: after");
+    f.to_room(room(&[0, 1]), Some(0), "x: after");
     f.finish_turn();
     assert_eq!(lines(&f, 1), "x: before\n[pm from x] secret\nx: after\n");
 }
 
 #[test]
-fn membership_change_resolves_the_batch_for_the_old_members() {
-    let mut f = lines_fanout(3);
-    f.to_room(room(&[0, 1], 1), None, "before join");
-    f.to_room(room(&[0, 1, 2], 2), None, "after join");
-    f.to_room(room(&[0, 2], 3), None, "after leave");
+fn membership_changes_take_effect_where_they_happen() {
+    let mut f = lines_fanout(2);
+    f.add_recipient(2, Framing::Lines);
+    f.to_room(room(&[0, 1]), None, "before join");
+    f.entered(2, 0);
+    f.to_room(room(&[0, 1, 2]), None, "after join");
+    f.left(1, 0);
+    f.to_room(room(&[0, 2]), None, "after leave");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "before join\nafter join\nafter leave\n");
     assert_eq!(lines(&f, 1), "before join\nafter join\n");
@@ -94,9 +97,11 @@ fn membership_change_resolves_the_batch_for_the_old_members() {
 
 #[test]
 fn rooms_do_not_see_each_other() {
-    let mut f = lines_fanout(2);
-    f.to_room(room_in(0, &[0], 1), None, "in zero");
-    f.to_room(room_in(5, &[1], 2), None, "in five");
+    let mut f = lines_fanout(1);
+    f.add_recipient(1, Framing::Lines);
+    f.entered(1, 5);
+    f.to_room(room_in(0, &[0]), None, "in zero");
+    f.to_room(room_in(5, &[1]), None, "in five");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "in zero\n");
     assert_eq!(lines(&f, 1), "in five\n");
@@ -105,7 +110,7 @@ fn rooms_do_not_see_each_other() {
 #[test]
 fn clients_without_a_framing_get_nothing() {
     let mut f = lines_fanout(1);
-    f.to_room(room(&[0, 7], 1), None, "hi");
+    f.to_room(room(&[0, 7]), None, "hi");
     f.to_client(8, "lost");
     f.finish_turn();
     assert_eq!(f.pending(7), None);
@@ -115,9 +120,9 @@ fn clients_without_a_framing_get_nothing() {
 #[test]
 fn removed_recipient_keeps_the_order_for_others_and_gets_nothing() {
     let mut f = lines_fanout(2);
-    f.to_room(room(&[0, 1], 1), None, "one");
+    f.to_room(room(&[0, 1]), None, "one");
     f.remove_recipient(1);
-    f.to_room(room(&[0], 2), None, "two");
+    f.to_room(room(&[0]), None, "two");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "one\ntwo\n");
     assert_eq!(f.pending(1), None);
@@ -126,7 +131,7 @@ fn removed_recipient_keeps_the_order_for_others_and_gets_nothing() {
 #[test]
 fn a_room_of_only_the_sender_encodes_nothing() {
     let mut f = lines_fanout(1);
-    f.to_room(room(&[0], 1), Some(0), "alone");
+    f.to_room(room(&[0]), Some(0), "alone");
     f.finish_turn();
     assert!(f.arena(Framing::Lines).is_empty());
     assert!(f.dirty().is_empty());
@@ -152,23 +157,80 @@ fn clear_turn_starts_afresh_and_shared_buffers_outlive_it() {
 
 #[test]
 fn a_client_moving_rooms_gets_the_old_rooms_batch_before_the_new_ones() {
-    let mut f = lines_fanout(2);
+    let mut f = Fanout::new();
+    f.add_recipient(0, Framing::Lines);
+    f.add_recipient(1, Framing::Lines);
+    f.entered(1, 2);
     // Client 0 is alone in room 1, says something there (to itself, echo), then moves to
     // room 2 (room 1 vanishes without a further broadcast) and is greeted there.
-    f.to_room(room_in(1, &[0], 1), None, "old room");
-    f.to_room(room_in(2, &[0, 1], 3), None, "new room");
+    f.entered(0, 1);
+    f.to_room(room_in(1, &[0]), None, "old room");
+    f.left(0, 1);
+    f.entered(0, 2);
+    f.to_room(room_in(2, &[0, 1]), None, "new room");
     f.finish_turn();
     assert_eq!(lines(&f, 0), "old room\nnew room\n");
+    assert_eq!(lines(&f, 1), "new room\n");
 }
 
 #[test]
-fn resolving_one_room_early_resolves_older_batches_first() {
+fn moving_back_and_forth_in_one_turn_delivers_each_message_once_in_order() {
     let mut f = lines_fanout(2);
-    f.to_room(room_in(1, &[0], 1), None, "a1");
-    f.to_room(room_in(2, &[0, 1], 2), None, "b1");
-    // Room 2's membership changes: its batch is resolved now, and room 1's, older, first.
-    f.to_room(room_in(2, &[0], 3), None, "b2");
+    f.to_room(room_in(0, &[0, 1]), None, "a1");
+    f.left(0, 0);
+    f.entered(0, 1);
+    f.to_room(room_in(1, &[0]), None, "b1");
+    f.to_room(room_in(0, &[1]), None, "a2");
+    f.left(0, 1);
+    f.entered(0, 0);
+    f.to_room(room_in(0, &[1, 0]), None, "a3");
+    f.left(0, 0);
+    f.entered(0, 1);
+    f.to_room(room_in(1, &[0]), None, "b2");
     f.finish_turn();
-    assert_eq!(lines(&f, 0), "a1\nb1\nb2\n");
-    assert_eq!(lines(&f, 1), "b1\n");
+    assert_eq!(lines(&f, 0), "a1\nb1\na3\nb2\n");
+    assert_eq!(lines(&f, 1), "a1\na2\na3\n");
+}
+
+#[test]
+fn a_direct_message_catches_up_only_its_recipient() {
+    let mut f = lines_fanout(3);
+    f.to_room(room(&[0, 1, 2]), Some(0), "a: 1");
+    f.to_client(1, "[pm from a] psst");
+    f.to_room(room(&[0, 1, 2]), Some(0), "a: 2");
+    f.finish_turn();
+    assert_eq!(lines(&f, 1), "a: 1\n[pm from a] psst\na: 2\n");
+    assert_eq!(lines(&f, 2), "a: 1\na: 2\n");
+    assert_eq!(lines(&f, 0), "");
+}
+
+#[test]
+fn pending_and_direct_bytes_count_what_a_client_is_owed() {
+    let mut f = lines_fanout(2);
+    f.to_room(room(&[0, 1]), Some(0), "a: 1"); // 5 bytes with its newline
+    assert_eq!(f.pending_bytes(1), 5);
+    assert_eq!(f.direct_bytes(1), 0);
+    f.to_client(1, "* online (2): a, b"); // 19
+    assert_eq!(f.pending_bytes(1), 24);
+    assert_eq!(f.direct_bytes(1), 19);
+    assert_eq!(f.pending_bytes(0), 0);
+    f.finish_turn();
+    assert_eq!(f.pending_bytes(1), 24, "resolving adds nothing twice");
+    f.clear_turn();
+    assert_eq!((f.pending_bytes(1), f.direct_bytes(1)), (0, 0));
+}
+
+#[test]
+fn shrink_gives_back_what_a_burst_grew() {
+    let mut f = lines_fanout(1);
+    let big = "x".repeat(1 << 20);
+    f.to_client(0, &big);
+    f.finish_turn();
+    f.clear_turn();
+    assert!(f.shrink() == 0, "the burst is recent use: kept");
+    f.to_client(0, "small");
+    f.finish_turn();
+    f.clear_turn();
+    assert!(f.shrink() >= 1 << 20);
+    assert!(f.arenas[Framing::Lines.index()].capacity() <= 2 * SHRINK_FLOOR);
 }
