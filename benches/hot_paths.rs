@@ -64,11 +64,7 @@ fn cleaning(c: &mut Criterion) {
 fn fanout_turn(fanout: &mut Fanout, members: &[usize], messages: usize) {
     let line = std::str::from_utf8(MESSAGE).unwrap_or_default();
     for i in 0..messages {
-        let room = RoomMembers {
-            room: 0,
-            version: 1,
-            members,
-        };
+        let room = RoomMembers { room: 0, members };
         fanout.to_room(room, Some(i % 4), line);
     }
     fanout.finish_turn();
@@ -90,6 +86,7 @@ fn fanning_out(c: &mut Criterion) {
                     Framing::Frames
                 },
             );
+            fanout.entered(id, 0);
         }
         group.throughput(Throughput::Elements((100 * members) as u64));
         group.bench_function(format!("{members} members"), |b| {
