@@ -9,8 +9,9 @@ use std::fmt;
 
 /// Bytes in a frame header: a little-endian `u32` payload length.
 pub const FRAME_HEADER_LEN: usize = 4;
-/// The largest `--max-message` the server accepts (16 MiB).
-pub const MAX_MESSAGE_LIMIT: usize = 16 << 20;
+/// The largest `--max-message` the server accepts: 16 MiB - 1, the longest frame whose
+/// header still has a 0x00 as its 4th byte, which is how detection tells frames from lines.
+pub const MAX_MESSAGE_LIMIT: usize = (16 << 20) - 1;
 /// The default `--max-message`.
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 10;
 
@@ -119,6 +120,9 @@ pub struct Decoder {
     limit: usize,
     /// Lines only: inside an over-long line, dropping bytes up to its `\n`.
     discarding: bool,
+    /// Lines only: how many bytes at the start of the input were already searched for a
+    /// `\n` in vain, so an unfinished line costs O(new bytes) per call, not O(held).
+    scanned: usize,
 }
 
 impl Decoder {
@@ -128,6 +132,7 @@ impl Decoder {
             framing,
             limit,
             discarding: false,
+            scanned: 0,
         }
     }
 
@@ -139,7 +144,9 @@ impl Decoder {
     /// Decodes the first item of `input`; returns it with the number of bytes it used.
     ///
     /// `Incomplete` always uses 0 bytes. Anything else uses at least one byte, so a
-    /// caller looping until `Incomplete` always terminates.
+    /// caller looping until `Incomplete` always terminates. After `Incomplete` the next
+    /// call must be given the same bytes again with more appended (keep the tail, call
+    /// again): the decoder remembers how far it has already looked.
     ///
     /// # Errors
     /// [`FrameTooLarge`] when a frame header announces more than the limit.
@@ -170,7 +177,9 @@ impl Decoder {
     }
 
     fn decode_line<'a>(&mut self, input: &'a [u8]) -> (Decoded<'a>, usize) {
-        let Some(newline) = input.iter().position(|&b| b == b'\n') else {
+        let from = std::mem::take(&mut self.scanned).min(input.len());
+        let found = input[from..].iter().position(|&b| b == b'\n');
+        let Some(newline) = found.map(|at| from + at) else {
             if self.discarding && !input.is_empty() {
                 return (Decoded::Nothing, input.len());
             }
@@ -178,6 +187,7 @@ impl Decoder {
                 self.discarding = true;
                 return (Decoded::LineTooLong, input.len());
             }
+            self.scanned = input.len();
             return (Decoded::Incomplete, 0);
         };
         let used = newline + 1;

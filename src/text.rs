@@ -2,7 +2,9 @@
 //!
 //! Relayed text must never forge extra lines on a netcat screen nor carry terminal
 //! escapes, so every control character (C0, DEL and C1) except tab becomes a space, and
-//! bytes that are not UTF-8 become U+FFFD instead of being dropped.
+//! bytes that are not UTF-8 become U+FFFD instead of being dropped. The same goes for the
+//! characters that let one user reorder or split what others see: the bidirectional
+//! formatting controls and the Unicode line and paragraph separators.
 
 /// Appends the cleaned form of `raw` to `out`.
 ///
@@ -30,12 +32,43 @@ pub fn is_clean(text: &str) -> bool {
     text.chars().all(|c| clean_char(c) == c)
 }
 
+/// Returns the longest prefix of `text` of at most `max` bytes that ends on a character
+/// boundary: a cleaned message is cut to `--max-message` (cleaning can make text up to
+/// three times longer, one U+FFFD per invalid byte).
+pub fn cut_to(text: &str, max: usize) -> &str {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max;
+    while !text.is_char_boundary(end) {
+        end -= 1; // at most 3 steps: a UTF-8 character is at most 4 bytes
+    }
+    &text[..end]
+}
+
 fn clean_char(c: char) -> char {
-    if c.is_control() && c != '\t' {
+    if (c.is_control() && c != '\t') || is_layout_control(c) {
         ' '
     } else {
         c
     }
+}
+
+/// Characters that change how the text around them is laid out rather than showing
+/// anything: bidirectional embeddings, overrides, isolates and marks (which can make one
+/// user's text appear to run backwards into the next), and the line and paragraph
+/// separators (which some terminals and pages break lines at).
+fn is_layout_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{061C}'
+            | '\u{200E}'
+            | '\u{200F}'
+            | '\u{202A}'..='\u{202E}'
+            | '\u{2066}'..='\u{2069}'
+            | '\u{2028}'
+            | '\u{2029}'
+    )
 }
 
 fn is_plain_ascii(b: u8) -> bool {
@@ -70,6 +103,54 @@ mod tests {
         assert_eq!(clean(b"ok\xff\xfeok"), "ok\u{fffd}\u{fffd}ok");
         // A multi-byte sequence cut short is replaced, never dropped.
         assert_eq!(clean(b"caf\xc3"), "caf\u{fffd}");
+    }
+
+    #[test]
+    fn bidi_controls_and_separators_become_spaces() {
+        for c in ['\u{061C}', '\u{200E}', '\u{200F}', '\u{2028}', '\u{2029}']
+            .into_iter()
+            .chain('\u{202A}'..='\u{202E}')
+            .chain('\u{2066}'..='\u{2069}')
+        {
+            let raw = format!("a{c}b");
+            assert_eq!(clean(raw.as_bytes()), "a b", "U+{:04X}", c as u32);
+        }
+        // Their neighbours are ordinary text and stay.
+        for c in [
+            '\u{200D}', '\u{2027}', '\u{202F}', '\u{2065}', '\u{206A}', '\u{061B}',
+        ] {
+            let raw = format!("a{c}b");
+            assert_eq!(clean(raw.as_bytes()), raw, "U+{:04X}", c as u32);
+        }
+    }
+
+    #[test]
+    fn cut_ends_on_a_character_boundary_at_every_limit() {
+        let text = "aé日🙂"; // 1 + 2 + 3 + 4 bytes
+        let expected = [
+            "",
+            "a",
+            "a",
+            "aé",
+            "aé",
+            "aé",
+            "aé日",
+            "aé日",
+            "aé日",
+            "aé日",
+            "aé日🙂",
+        ];
+        for (max, want) in expected.iter().enumerate() {
+            assert_eq!(cut_to(text, max), *want, "max {max}");
+        }
+        assert_eq!(cut_to(text, 100), text);
+    }
+
+    #[test]
+    fn invalid_bytes_cleaned_then_cut_fit_the_limit() {
+        let cleaned = clean(&[0xff; 10]);
+        assert_eq!(cleaned.len(), 30);
+        assert_eq!(cut_to(&cleaned, 10), "\u{fffd}".repeat(3));
     }
 
     #[test]

@@ -127,15 +127,15 @@ fn unparsable_flag_values_are_usage_errors_naming_flag_and_value() {
     }
 }
 
-/// `--max-message` over 16 MiB is a usage error naming the flag and the value.
+/// `--max-message` of 16 MiB or more is a usage error naming the flag and the value.
 #[test]
 fn max_message_over_16_mib_is_a_usage_error() {
     let out = run_to_exit(&["serve", "127.0.0.1:0", "--max-message", "999999999"]);
     assert_eq!(out.code(), 2, "{out:?}");
     assert_one_clear_line(&out, &["--max-message", "999999999"]);
-    let out = run_to_exit(&["serve", "127.0.0.1:0", "--max-message", "16777217"]);
+    let out = run_to_exit(&["serve", "127.0.0.1:0", "--max-message", "16777216"]);
     assert_eq!(out.code(), 2, "{out:?}");
-    assert_one_clear_line(&out, &["--max-message", "16777217"]);
+    assert_one_clear_line(&out, &["--max-message", "16777216"]);
 }
 
 /// `--framing` accepts only auto, frames or lines.

@@ -4,7 +4,8 @@
 
 mod common;
 
-use common::{encode, welcome, Client, Framing, Server};
+use common::{encode, welcome, Client, Framing, Server, PATIENCE};
+use std::io::{Read, Write};
 use std::time::Duration;
 
 /// Long enough that a detection that should wait would have given up by then.
@@ -262,16 +263,31 @@ fn frame_length_of_u32_max_is_refused() {
     );
 }
 
-/// `--max-message` accepts up to 16 MiB, and that is the limit then enforced.
+/// `--max-message` accepts up to 16 MiB - 1, and that is the limit then enforced.
 #[test]
-fn max_message_of_16_mib_is_the_limit_enforced() {
-    let server = Server::start(&["--max-message", "16777216"]);
+fn max_message_of_16_mib_minus_1_is_the_limit_enforced() {
+    let server = Server::start(&["--max-message", "16777215"]);
     let mut f = server.frames();
-    f.send_raw(&16_777_217u32.to_le_bytes());
+    f.send_raw(&16_777_216u32.to_le_bytes());
     assert_eq!(
         f.expect_eof(),
-        ["! message of 16777217 bytes exceeds the limit of 16777216 bytes"]
+        ["! message of 16777216 bytes exceeds the limit of 16777215 bytes"]
     );
+}
+
+/// The largest frame allowed still has 0x00 as its header's 4th byte, so a client whose
+/// first frame is that big is detected as a frames client (and welcomed in frames).
+#[test]
+fn a_first_frame_of_the_largest_size_is_detected_as_frames() {
+    let server = Server::start(&["--max-message", "16777215"]);
+    let mut stream = std::net::TcpStream::connect(server.addr).unwrap();
+    stream.write_all(&16_777_215u32.to_le_bytes()).unwrap();
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let mut header = [0u8; 4];
+    stream.read_exact(&mut header).unwrap();
+    let mut welcome = vec![0u8; u32::from_le_bytes(header) as usize];
+    stream.read_exact(&mut welcome).unwrap();
+    assert!(welcome.starts_with(b"* welcome to mio-chat"), "{welcome:?}");
 }
 
 /// Messages split at every byte are reassembled, in both framings.

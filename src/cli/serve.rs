@@ -17,7 +17,7 @@ const FLAGS: &[FlagSpec] = &[
     (
         "max-message",
         "BYTES",
-        "longest message in bytes (default 65536, at most 16777216)",
+        "longest message in bytes (default 65536, at most 16777215)",
     ),
     (
         "framing",

@@ -181,3 +181,23 @@ fn incomplete_uses_no_bytes() {
     assert_eq!(d.decode(b"abc").unwrap(), (Decoded::Incomplete, 0));
     assert_eq!(d.decode(b"").unwrap(), (Decoded::Incomplete, 0));
 }
+
+/// An unfinished line is searched for its `\n` only in the bytes that are new since the
+/// last call, so a connection dripping one byte at a time onto a long partial line
+/// costs O(1) per byte, not O(what is held).
+#[test]
+fn an_unfinished_line_is_searched_only_in_new_bytes() {
+    let mut decoder = Decoder::new(Framing::Lines, 100_000);
+    let mut held = vec![b'x'; 65_000];
+    assert_eq!(decoder.decode(&held), Ok((Decoded::Incomplete, 0)));
+    assert_eq!(decoder.scanned, 65_000);
+    held.push(b'y');
+    assert_eq!(decoder.decode(&held), Ok((Decoded::Incomplete, 0)));
+    assert_eq!(decoder.scanned, 65_001);
+    held.extend_from_slice(b"z\nnext");
+    let (item, used) = decoder.decode(&held).unwrap();
+    assert_eq!((item, used), (Decoded::Message(&held[..65_002]), 65_003));
+    assert_eq!(decoder.scanned, 0, "a new line is searched from its start");
+    assert_eq!(decoder.decode(&held[used..]), Ok((Decoded::Incomplete, 0)));
+    assert_eq!(decoder.scanned, 4);
+}

@@ -17,7 +17,8 @@
 //!   another. If the pipe cannot be shown to be empty, zero-copy is switched off for good.
 //!
 //! Anything the kernel refuses to splice (an old kernel, an odd socket) switches
-//! zero-copy off and the caller falls back to `write`; clients never notice.
+//! zero-copy off and the caller falls back to `write`; clients never notice. A refusal
+//! that may pass (`ENOMEM`, a full pipe) only makes that one send fall back.
 
 use crate::fanout::Span;
 use log::warn;
@@ -104,7 +105,8 @@ impl Drop for TurnPages {
 pub enum Spliced {
     /// This many bytes went to the socket (fewer than offered: the socket is full).
     Bytes(usize),
-    /// Nothing was sent and zero-copy is now off: send these bytes with `write`.
+    /// Nothing was sent (zero-copy is off, or could not be used this time): send these
+    /// bytes with `write`.
     Unsupported,
 }
 
@@ -170,6 +172,9 @@ impl ZeroCopy {
         spans: &[Span],
         offset: usize,
     ) -> io::Result<Spliced> {
+        if self.off {
+            return Ok(Spliced::Unsupported);
+        }
         let bytes = pages.bytes();
         let mut iovecs = [libc::iovec {
             iov_base: std::ptr::null_mut(),
@@ -189,18 +194,19 @@ impl ZeroCopy {
         let mut sent = 0;
         while next < count {
             // SAFETY: the iovecs point into `pages`, which stay mapped for this call and
-            // are never written again (see the module comment).
+            // are never written again (see the module comment). NONBLOCK: the pipe is
+            // empty here, but if it ever were not, waiting on it would stop the loop.
             let filled = unsafe {
                 libc::vmsplice(
                     self.pipe_write.as_raw_fd(),
                     iovecs[next..count].as_ptr(),
                     count - next,
-                    0,
+                    libc::SPLICE_F_NONBLOCK,
                 )
             };
             let Ok(filled) = usize::try_from(filled) else {
                 let e = io::Error::last_os_error();
-                return Ok(self.give_up(sent, &format!("vmsplice: {e}")));
+                return Ok(self.fall_back(sent, &e, "vmsplice"));
             };
             if filled == 0 {
                 break;
@@ -212,8 +218,8 @@ impl ZeroCopy {
                     sent += moved;
                     self.spliced_bytes += moved as u64;
                     self.discard(filled - moved);
-                    if is_unsupported(&e) {
-                        return Ok(self.give_up(sent, &format!("splice: {e}")));
+                    if is_transient(&e) || is_unsupported(&e) {
+                        return Ok(self.fall_back(sent, &e, "splice"));
                     }
                     return Err(e);
                 }
@@ -241,8 +247,12 @@ impl ZeroCopy {
         }
     }
 
-    fn give_up(&mut self, sent: usize, why: &str) -> Spliced {
-        self.switch_off(why);
+    /// Splicing failed with `e` in `call`: the rest of this send is copied, and unless
+    /// the failure may pass, every later one too.
+    fn fall_back(&mut self, sent: usize, e: &io::Error, call: &str) -> Spliced {
+        if !is_transient(e) {
+            self.switch_off(&format!("{call}: {e}"));
+        }
         if sent == 0 {
             Spliced::Unsupported
         } else {
@@ -310,8 +320,13 @@ fn advance_iovecs(iovecs: &mut [libc::iovec], mut next: usize, mut n: usize) -> 
 fn is_unsupported(e: &io::Error) -> bool {
     matches!(
         e.raw_os_error(),
-        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF | libc::ENOMEM | libc::EFAULT)
+        Some(libc::EINVAL | libc::ENOSYS | libc::EOPNOTSUPP | libc::EBADF | libc::EFAULT)
     )
+}
+
+/// Errors that say "not now" (memory is short, the pipe is full): copy this time only.
+fn is_transient(e: &io::Error) -> bool {
+    matches!(e.raw_os_error(), Some(libc::ENOMEM | libc::EAGAIN))
 }
 
 #[cfg(test)]

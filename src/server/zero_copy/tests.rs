@@ -120,6 +120,33 @@ fn a_descriptor_that_cannot_splice_switches_zero_copy_off() {
 }
 
 #[test]
+fn once_switched_off_nothing_is_spliced_even_to_a_good_socket() {
+    let pages = TurnPages::copy_of(&pattern(1000)).unwrap();
+    let mut zc = ZeroCopy::new(1).unwrap();
+    zc.switch_off("test");
+    let (a, _b) = pair();
+    let spans = [Span { start: 0, end: 1000 }];
+    assert_eq!(
+        zc.send(a.as_fd(), &pages, &spans, 0).unwrap(),
+        Spliced::Unsupported
+    );
+    assert_eq!(zc.spliced_bytes, 0);
+}
+
+#[test]
+fn a_transient_failure_falls_back_once_and_a_permanent_one_for_good() {
+    let mut zc = ZeroCopy::new(1).unwrap();
+    let spans = [Span { start: 0, end: 1000 }];
+    let enomem = io::Error::from_raw_os_error(libc::ENOMEM);
+    assert_eq!(zc.fall_back(0, &enomem, "splice"), Spliced::Unsupported);
+    assert_eq!(zc.fall_back(10, &enomem, "splice"), Spliced::Bytes(10));
+    assert!(zc.worth_it(&spans), "ENOMEM may pass: zero-copy stays on");
+    let einval = io::Error::from_raw_os_error(libc::EINVAL);
+    assert_eq!(zc.fall_back(0, &einval, "splice"), Spliced::Unsupported);
+    assert!(!zc.worth_it(&spans), "EINVAL will not pass: zero-copy is off");
+}
+
+#[test]
 fn a_closed_peer_is_an_error() {
     let pages = TurnPages::copy_of(&pattern(100_000)).unwrap();
     let mut zc = ZeroCopy::new(1).unwrap();
