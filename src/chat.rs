@@ -61,6 +61,8 @@ pub struct ChatConfig {
 pub struct ServerCounters {
     /// Time since the server started.
     pub uptime: Duration,
+    /// Connections whose framing is not known yet: holding a slot, not in the chat.
+    pub connecting: usize,
     /// Bytes written to clients.
     pub bytes_out: u64,
     /// Clients disconnected for not reading.

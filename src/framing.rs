@@ -53,6 +53,45 @@ impl Framing {
         }
     }
 
+    /// In `bytes`, whole messages of this framing from `boundary` on, the message that
+    /// byte `pos` falls in: `(start, end)` with `start < pos < end`, or `(pos, pos)` when
+    /// `pos` is itself a message boundary. `end` is cut at `bytes.len()`.
+    pub fn message_around(self, bytes: &[u8], boundary: usize, pos: usize) -> (usize, usize) {
+        match self {
+            Framing::Lines => {
+                if pos == boundary || bytes[pos - 1] == b'\n' {
+                    return (pos, pos);
+                }
+                let start = bytes[boundary..pos]
+                    .iter()
+                    .rposition(|&b| b == b'\n')
+                    .map_or(boundary, |at| boundary + at + 1);
+                let end = bytes[pos..]
+                    .iter()
+                    .position(|&b| b == b'\n')
+                    .map_or(bytes.len(), |at| pos + at + 1);
+                (start, end)
+            }
+            Framing::Frames => {
+                let mut at = boundary;
+                while at < pos {
+                    let next = match bytes.get(at..at + FRAME_HEADER_LEN) {
+                        Some(header) => {
+                            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
+                            at + FRAME_HEADER_LEN + len as usize
+                        }
+                        None => bytes.len(),
+                    };
+                    if next > pos {
+                        return (at, next.min(bytes.len()));
+                    }
+                    at = next;
+                }
+                (pos, pos)
+            }
+        }
+    }
+
     /// Returns `text` encoded as one message in this framing.
     pub fn encode(self, text: &[u8]) -> Vec<u8> {
         let mut out = Vec::with_capacity(text.len() + FRAME_HEADER_LEN);

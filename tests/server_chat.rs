@@ -209,17 +209,18 @@ fn help_states_the_default_message_limit() {
 }
 
 /// The numbers in a `/stats` reply, in order; panics unless it has the exact shape.
-fn parse_stats(reply: &str) -> [u64; 6] {
+fn parse_stats(reply: &str) -> [u64; 7] {
     let labels = [
         "* stats: uptime ",
         "s, clients ",
+        ", connecting ",
         ", rooms ",
         ", messages relayed ",
         ", bytes out ",
         ", slow clients dropped ",
     ];
     let mut rest = reply;
-    let mut numbers = [0u64; 6];
+    let mut numbers = [0u64; 7];
     for (i, label) in labels.iter().enumerate() {
         rest = rest
             .strip_prefix(label)
@@ -235,13 +236,13 @@ fn parse_stats(reply: &str) -> [u64; 6] {
 }
 
 /// `/stats` counts clients, rooms, relayed chat lines, actions and private messages, and
-#[test]
 /// bytes written, which only grow.
+#[test]
 fn stats_count_clients_rooms_relayed_messages_and_bytes_out() {
     let (_server, mut c) = room_of(&[], 3);
     c[0].send("/stats");
-    let [_, clients, rooms, relayed, bytes_before, slow] = parse_stats(&c[0].next());
-    assert_eq!((clients, rooms, relayed, slow), (3, 1, 0, 0));
+    let [_, clients, connecting, rooms, relayed, bytes_before, slow] = parse_stats(&c[0].next());
+    assert_eq!((clients, connecting, rooms, relayed, slow), (3, 0, 1, 0, 0));
     assert!(bytes_before > 0, "welcomes were written");
 
     c[2].send("/join side");
@@ -257,7 +258,7 @@ fn stats_count_clients_rooms_relayed_messages_and_bytes_out() {
     c[1].expect("[pm from guest1] three");
     c[0].wait_for("! unknown command /bogus; /help lists commands");
     c[0].send("/stats");
-    let [uptime, clients, rooms, relayed, bytes_after, slow] = parse_stats(&c[0].next());
+    let [uptime, clients, _, rooms, relayed, bytes_after, slow] = parse_stats(&c[0].next());
     assert_eq!((clients, rooms, relayed, slow), (3, 2, 3, 0));
     assert!(bytes_after > bytes_before, "{bytes_after} > {bytes_before}");
     assert!(uptime < 3600);

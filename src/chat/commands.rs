@@ -147,9 +147,10 @@ impl Chat {
 
     fn stats(&mut self, id: ClientId, counters: &ServerCounters, out: &mut impl Outbox) {
         let text = format!(
-            "* stats: uptime {}s, clients {}, rooms {}, messages relayed {}, bytes out {}, slow clients dropped {}",
+            "* stats: uptime {}s, clients {}, connecting {}, rooms {}, messages relayed {}, bytes out {}, slow clients dropped {}",
             counters.uptime.as_secs(),
             self.clients.len(),
+            counters.connecting,
             self.rooms.len(),
             self.messages_relayed,
             counters.bytes_out,

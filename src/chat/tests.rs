@@ -242,13 +242,14 @@ fn stats_reports_counters() {
     send(&mut chat, &mut out, 0, "hi");
     let counters = ServerCounters {
         uptime: Duration::from_secs(61),
+        connecting: 3,
         bytes_out: 1234,
         slow_dropped: 2,
     };
     chat.handle(0, "/stats", &counters, &mut out);
     assert_eq!(
         out.take(0),
-        ["* stats: uptime 61s, clients 2, rooms 1, messages relayed 1, bytes out 1234, slow clients dropped 2"]
+        ["* stats: uptime 61s, clients 2, connecting 3, rooms 1, messages relayed 1, bytes out 1234, slow clients dropped 2"]
     );
 }
 

@@ -30,6 +30,11 @@ const FLAGS: &[FlagSpec] = &[
         "wait this long for a silent client before using lines (default 250)",
     ),
     (
+        "handshake-timeout",
+        "SECS",
+        "close a connection whose framing is still unknown after SECS; 0: never (default 10)",
+    ),
+    (
         "max-backlog",
         "BYTES",
         "queued output that gets a client dropped as too slow (default 1048576)",
@@ -109,6 +114,11 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
         "detect-ms",
         server::DEFAULT_DETECT.as_millis() as u64,
     )?);
+    config.handshake_timeout = seconds(
+        matches,
+        "handshake-timeout",
+        server::DEFAULT_HANDSHAKE_TIMEOUT.as_secs_f64(),
+    )?;
     config.echo = matches.opt_present("echo");
     config.max_backlog = flag(matches, "max-backlog", server::DEFAULT_MAX_BACKLOG)?;
     config.max_clients = flag(matches, "max-clients", server::DEFAULT_MAX_CLIENTS)?;

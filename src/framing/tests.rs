@@ -201,3 +201,33 @@ fn an_unfinished_line_is_searched_only_in_new_bytes() {
     assert_eq!(decoder.decode(&held[used..]), Ok((Decoded::Incomplete, 0)));
     assert_eq!(decoder.scanned, 4);
 }
+
+/// `message_around` finds, at every position of a stream in either framing, the whole
+/// message the position falls in (or the position itself at a boundary).
+#[test]
+fn message_around_finds_the_message_at_every_position() {
+    let texts = ["ab", "", "cde", "f"];
+    for framing in Framing::ALL {
+        let mut stream = b"zz".to_vec(); // bytes before the boundary are never looked at
+        let mut bounds = vec![2];
+        for text in texts
+            .iter()
+            .filter(|t| framing == Framing::Frames || !t.is_empty())
+        {
+            framing.encode_into(text.as_bytes(), &mut stream);
+            bounds.push(stream.len());
+        }
+        for pos in 2..=stream.len() {
+            let got = framing.message_around(&stream, 2, pos);
+            let want = match bounds.iter().position(|&b| b == pos) {
+                Some(_) => (pos, pos),
+                None => {
+                    let end = *bounds.iter().find(|&&b| b > pos).unwrap();
+                    let start = *bounds.iter().rev().find(|&&b| b < pos).unwrap();
+                    (start, end)
+                }
+            };
+            assert_eq!(got, want, "{framing} at {pos}");
+        }
+    }
+}

@@ -1,5 +1,5 @@
 //! One client connection as the event loop sees it: its socket, where it is in its life,
-//! its unfinished input and its unwritten output.
+//! its input not handled yet and its unwritten output.
 //!
 //! Life of a connection (see `docs/architecture.md`):
 //! `Detecting` (framing unknown, nothing sent) -> `Chatting` (in the chat) -> closed.
@@ -17,15 +17,15 @@ use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
 use std::time::Instant;
 
-/// How a read pass over a socket ended.
-#[derive(Debug, PartialEq, Eq)]
-pub enum ReadEnd {
-    /// Read until `WouldBlock`: nothing more for now.
-    Drained,
-    /// Stopped at the per-turn budget with data possibly left: come back next turn.
-    BudgetSpent,
-    /// The peer closed its sending side (or the whole connection).
-    Eof,
+/// What one connection used of this loop turn's per-connection budgets.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct TurnUse {
+    /// The loop turn these counts are for.
+    turn: u64,
+    /// Messages (and empty lines or frames) handled.
+    pub messages: usize,
+    /// Bytes read from the socket.
+    pub bytes_read: usize,
 }
 
 /// A client connection.
@@ -39,9 +39,12 @@ pub struct Connection {
     pub decoder: Option<Decoder>,
     /// Accepted over `--max-clients`: to be told `! server full` and closed.
     pub rejecting: bool,
-    /// An incomplete message carried over to the next read; empty (and unallocated)
-    /// most of the time, so idle connections hold no read buffer.
-    pub partial: Vec<u8>,
+    /// Input read but not handled yet: an incomplete message, or whole messages left
+    /// for the next turn when this one's budget ran out. Empty (and unallocated) most of
+    /// the time, so idle connections hold no read buffer.
+    pub input: Vec<u8>,
+    /// What this connection used of the current turn's budgets.
+    used: TurnUse,
     /// Output the socket has not taken yet.
     pub out: OutQueue,
     /// WRITABLE interest is registered (only while `out` is not empty).
@@ -62,7 +65,8 @@ impl Connection {
             serial,
             decoder: None,
             rejecting,
-            partial: Vec::new(),
+            input: Vec::new(),
+            used: TurnUse::default(),
             out: OutQueue::default(),
             wants_writable: false,
             closing: false,
@@ -76,33 +80,46 @@ impl Connection {
         self.decoder.as_ref().map(Decoder::framing)
     }
 
-    /// Appends what the socket has to `buf`, at most `budget` bytes.
+    /// This connection's use of the budgets of loop turn `turn`.
+    pub fn used_in(&mut self, turn: u64) -> &mut TurnUse {
+        if self.used.turn != turn {
+            self.used = TurnUse {
+                turn,
+                ..TurnUse::default()
+            };
+        }
+        &mut self.used
+    }
+
+    /// One `recv` of at most `max` bytes (and at most [`READ_CHUNK`]), appended to the
+    /// held input. `Ok(0)` is EOF.
     ///
     /// # Errors
-    /// A read error other than `WouldBlock`/`Interrupted` (e.g. a reset).
-    pub fn read_into(&mut self, buf: &mut Vec<u8>, budget: usize) -> io::Result<ReadEnd> {
-        let limit = buf.len() + budget;
-        while buf.len() < limit {
-            match recv_appending(&self.stream, buf, (limit - buf.len()).min(READ_CHUNK)) {
-                Ok(0) => return Ok(ReadEnd::Eof),
-                Ok(_) => continue,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return Ok(ReadEnd::Drained),
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(ReadEnd::BudgetSpent)
+    /// Whatever `recv` reports, `WouldBlock` and `Interrupted` included.
+    pub fn recv_into_input(&mut self, max: usize) -> io::Result<usize> {
+        recv_appending(&self.stream, &mut self.input, max.min(READ_CHUNK))
+    }
+
+    /// One `recv` of at most `max` bytes (and at most [`READ_CHUNK`]), appended to `buf`.
+    /// `Ok(0)` is EOF.
+    ///
+    /// # Errors
+    /// Whatever `recv` reports, `WouldBlock` and `Interrupted` included.
+    pub fn recv_into(&self, buf: &mut Vec<u8>, max: usize) -> io::Result<usize> {
+        recv_appending(&self.stream, buf, max.min(READ_CHUNK))
     }
 
     /// Sends this turn's output: `spans` of `source`. Written at once if nothing is
-    /// queued before it; the rest is queued as references into the turn's shared buffer
-    /// (made by `shared` only if needed). Returns bytes written.
+    /// queued before it. What the socket does not take is queued: as references into
+    /// the turn's shared buffer (made by `shared` only if needed) when it is most of the
+    /// turn, else as a copy of its own (see [`OutQueue`]). Returns bytes written.
     ///
     /// # Errors
     /// A write error other than `WouldBlock`/`Interrupted`.
     pub fn send_turn(
         &mut self,
         source: &mut TurnSource<'_>,
+        framing: Framing,
         spans: &[Span],
         shared: impl FnOnce() -> Rc<[u8]>,
     ) -> io::Result<usize> {
@@ -125,17 +142,43 @@ impl Connection {
             }
         }
         if next < spans.len() {
-            let buf = shared();
-            let first = spans[next];
-            // The first span's written part was whole messages or a prefix of one; the
-            // queue only needs to know that the span itself began at a boundary.
-            self.out.push(Rc::clone(&buf), first.start, first.end);
-            self.out.skip(offset);
-            for span in &spans[next + 1..] {
-                self.out.push(Rc::clone(&buf), span.start, span.end);
-            }
+            self.queue_rest(source.arena(), framing, &spans[next..], offset, shared);
         }
         Ok(written)
+    }
+
+    /// Queues `spans` of `arena`, the first from `offset` on.
+    fn queue_rest(
+        &mut self,
+        arena: &[u8],
+        framing: Framing,
+        spans: &[Span],
+        offset: usize,
+        shared: impl FnOnce() -> Rc<[u8]>,
+    ) {
+        let first = spans[0];
+        let rest = spans.iter().map(Span::len).sum::<usize>() - offset;
+        if rest * 2 < arena.len() {
+            // The copy starts where the message being written starts, so the queue
+            // still knows its message boundaries.
+            let pos = first.start + offset;
+            let (message_start, _) = framing.message_around(arena, first.start, pos);
+            let mut own = Vec::with_capacity(rest + pos - message_start);
+            own.extend_from_slice(&arena[message_start..first.end]);
+            for span in &spans[1..] {
+                own.extend_from_slice(&arena[span.start..span.end]);
+            }
+            self.out.push_owned(own, pos - message_start);
+            return;
+        }
+        let buf = shared();
+        // The first span's written part was whole messages or a prefix of one; the
+        // queue only needs to know that the span itself began at a boundary.
+        self.out.push_shared(Rc::clone(&buf), first.start, first.end);
+        self.out.skip(offset);
+        for span in &spans[1..] {
+            self.out.push_shared(Rc::clone(&buf), span.start, span.end);
+        }
     }
 }
 
@@ -155,6 +198,12 @@ pub enum TurnSource<'a> {
 }
 
 impl TurnSource<'_> {
+    /// The turn's encoded bytes.
+    fn arena(&self) -> &[u8] {
+        let (TurnSource::Copy(arena) | TurnSource::Splice { arena, .. }) = self;
+        arena
+    }
+
     /// One `write`/`writev` (or one splice) of `spans`, the first from `offset` on.
     /// Returns the bytes written and whether that was all that was offered.
     fn write(&mut self, stream: &mut TcpStream, spans: &[Span], offset: usize) -> io::Result<(usize, bool)> {
@@ -172,8 +221,8 @@ impl TurnSource<'_> {
     }
 }
 
-/// Bytes asked of the kernel per `read` call.
-const READ_CHUNK: usize = 64 * 1024;
+/// Bytes asked of the kernel per `recv` call.
+pub const READ_CHUNK: usize = 64 * 1024;
 
 /// One `recv` of at most `max` bytes straight into `buf`'s spare capacity, appended.
 /// Unlike `Read::read` into a resized `Vec`, nothing is zero-filled first: a 100-byte

@@ -2,23 +2,22 @@
 //!
 //! One turn of the loop, and the path of one message:
 //! 1. `poll` returns readiness events (edge-triggered).
-//! 2. [`Server::read_from_client`] reads until `WouldBlock` or the per-turn budget,
-//!    decodes whole messages, cleans their text and hands each to the chat, whose
-//!    output goes to the [`Fanout`]: encoded once per framing into this turn's arena.
+//! 2. `Server::read_from_client` ([`input`]) reads until `WouldBlock` or the turn's
+//!    budgets, decodes whole messages, cleans their text and hands each to the chat,
+//!    whose output goes to the [`Fanout`]: encoded once per framing into this turn's arena.
 //! 3. [`Server::end_turn`] resolves the fan-out into per-recipient spans and makes one
 //!    `writev` per recipient (or, for big output, one splice of the same bytes: see
 //!    [`super::zero_copy`]); what a socket cannot take is queued as references into the
 //!    turn's shared buffer, and WRITABLE interest is registered until it drains.
 //! 4. Connections that ended are removed, after their last output was tried.
 
-use super::connection::{Connection, ReadEnd};
+use super::connection::Connection;
 use super::listener;
 use super::zero_copy::ZeroCopy;
 use super::Config;
-use crate::chat::{Chat, ChatConfig, Outbox, ServerCounters};
+use crate::chat::{Chat, ChatConfig, Outbox};
 use crate::fanout::Fanout;
-use crate::framing::{self, Decoded, Framing};
-use crate::text;
+use crate::framing::{self, Framing};
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -31,6 +30,7 @@ use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 mod accept;
+mod input;
 mod timers;
 mod turn;
 
@@ -38,8 +38,6 @@ mod turn;
 /// a slab (bounded by the fd limit) never reaches.
 const LISTENER: Token = Token(usize::MAX);
 const SIGNALS: Token = Token(usize::MAX - 1);
-/// Fresh bytes read from one connection per turn, so a flooder cannot starve the rest.
-const READ_BUDGET: usize = 256 * 1024;
 /// Connections over `--max-clients` kept at once only to be told `! server full`.
 const MAX_REJECTING: usize = 64;
 /// Accept retry delays after running out of file descriptors.
@@ -63,6 +61,8 @@ pub enum CloseReason {
     Requested,
     /// It sent nothing for `--idle-timeout`.
     IdleTimeout,
+    /// Its framing was still unknown `--handshake-timeout` after it connected.
+    HandshakeTimeout,
 }
 
 /// Counters the loop keeps for `/stats` and `--stats-interval`.
@@ -84,15 +84,25 @@ pub struct Server {
     fanout: Fanout,
     counters: Counters,
     started: Instant,
+    /// Counts loop turns; per-turn budgets are kept per connection against it.
+    turn: u64,
     /// When this loop turn's `poll` returned: the one clock read that per-message and
     /// per-read bookkeeping (uptime for `/stats`, last input for `--idle-timeout`) uses.
     turn_started: Instant,
-    /// Reused for reading connections that have no partial message.
+    /// The longest turn since the last stats line.
+    longest_turn: Duration,
+    /// Connections whose framing is not known yet (not in the chat, but holding a slot).
+    connecting: usize,
+    /// Reused for reading connections that hold no input; lent to the one being read.
     read_buf: Vec<u8>,
+    /// The connection `read_buf` is lent to, during a read.
+    read_buf_lent_to: Option<usize>,
     /// Reused for cleaning one message's text.
     text_buf: String,
     /// Silent connections to switch to lines, in deadline order: (deadline, key, serial).
     detect_deadlines: VecDeque<(Instant, usize, u64)>,
+    /// Connections to close if their framing is still unknown, in deadline order.
+    handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     /// Connections that hit the read budget and must be read again next turn.
     read_again: Vec<usize>,
     /// Connections to remove at the end of this turn.
@@ -154,10 +164,15 @@ impl Server {
             fanout: Fanout::new(),
             counters: Counters::default(),
             started: now,
+            turn: 0,
             turn_started: now,
+            longest_turn: Duration::ZERO,
+            connecting: 0,
             read_buf: Vec::new(),
+            read_buf_lent_to: None,
             text_buf: String::new(),
             detect_deadlines: VecDeque::new(),
+            handshake_deadlines: VecDeque::new(),
             read_again: Vec::new(),
             to_close: Vec::new(),
             rejecting: 0,
@@ -192,6 +207,7 @@ impl Server {
                 }
                 return Err(e);
             }
+            self.turn += 1;
             self.turn_started = Instant::now();
             for key in std::mem::take(&mut self.read_again) {
                 if let Some(conn) = self.conns.get_mut(key) {
@@ -218,7 +234,10 @@ impl Server {
             }
             self.fire_timers(Instant::now());
             self.end_turn();
-            if self.shutdown_finished(Instant::now()) {
+            let now = Instant::now();
+            self.longest_turn = self.longest_turn.max(now - self.turn_started);
+            if self.shutdown_finished(now) {
+                self.close_all_for_exit();
                 return Ok(());
             }
         }
@@ -226,6 +245,7 @@ impl Server {
 
     /// The framing is known: the client joins the chat (or is told the server is full).
     fn start_chat(&mut self, key: usize, framing: Framing) {
+        self.connecting -= 1;
         let conn = &mut self.conns[key];
         conn.decoder = Some(framing::Decoder::new(framing, self.config.max_message));
         self.fanout.add_recipient(key, framing);
@@ -234,120 +254,6 @@ impl Server {
             self.close(key, CloseReason::Requested);
         } else {
             self.chat.connect(key, &mut self.fanout);
-        }
-    }
-
-    /// Reads what a client sent and hands every whole message to the chat.
-    fn read_from_client(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closing) else {
-            return;
-        };
-        // Input continues the connection's partial message, or starts in the shared buffer.
-        let own_buffer = !conn.partial.is_empty();
-        let mut input = std::mem::take(if own_buffer {
-            &mut conn.partial
-        } else {
-            &mut self.read_buf
-        });
-        let before = input.len();
-        let end = conn.read_into(&mut input, READ_BUDGET);
-        if self.config.idle_timeout.is_some() && input.len() > before {
-            conn.last_input = self.turn_started;
-        }
-        if end.as_ref().is_ok_and(|e| *e == ReadEnd::BudgetSpent) && !conn.read_again {
-            conn.read_again = true;
-            self.read_again.push(key);
-        }
-        let used = self.process_input(key, &input);
-        let rest = &input[used..];
-        if let Some(conn) = self.conns.get_mut(key).filter(|_| !rest.is_empty()) {
-            conn.partial = rest.to_vec();
-        }
-        if !own_buffer {
-            input.clear();
-            self.read_buf = input; // keep its capacity for the next connection
-        }
-        match end {
-            Ok(ReadEnd::Eof) => {
-                self.take_unterminated_line(key);
-                self.close(key, CloseReason::Eof);
-            }
-            Err(e) => {
-                debug!("read from connection {key}: {e}");
-                self.close(key, CloseReason::Error);
-            }
-            Ok(_) => {}
-        }
-    }
-
-    /// At end of input, a line client's last line counts even without its `\n`
-    /// (`printf hi | nc -N` sends just that).
-    fn take_unterminated_line(&mut self, key: usize) {
-        let Some(conn) = self.conns.get_mut(key) else {
-            return;
-        };
-        if conn.framing() == Some(Framing::Lines) && !conn.partial.is_empty() && !conn.closing {
-            let mut last = std::mem::take(&mut conn.partial);
-            last.push(b'\n');
-            self.process_input(key, &last);
-        }
-    }
-
-    /// Detects the framing if needed, then decodes and handles every whole message.
-    /// Returns how many bytes were used; the rest is an incomplete message.
-    fn process_input(&mut self, key: usize, input: &[u8]) -> usize {
-        if self.conns[key].decoder.is_none() {
-            match framing::detect(input) {
-                Some(framing) => self.start_chat(key, framing),
-                None => return 0,
-            }
-        }
-        let mut at = 0;
-        while let Some(conn) = self.conns.get_mut(key).filter(|c| !c.closing) {
-            let Some(decoder) = conn.decoder.as_mut() else {
-                break;
-            };
-            match decoder.decode(&input[at..]) {
-                Ok((Decoded::Incomplete, _)) => break,
-                Ok((item, used)) => {
-                    at += used;
-                    self.handle_item(key, item);
-                }
-                Err(too_large) => {
-                    let text = format!(
-                        "! message of {} bytes exceeds the limit of {} bytes",
-                        too_large.len, too_large.limit
-                    );
-                    self.fanout.to_client(key, &text);
-                    self.close(key, CloseReason::Oversized);
-                    return input.len();
-                }
-            }
-        }
-        at
-    }
-
-    fn handle_item(&mut self, key: usize, item: Decoded<'_>) {
-        match item {
-            Decoded::Message(raw) => {
-                self.counters.messages_in += 1;
-                self.text_buf.clear();
-                text::clean_into(raw, &mut self.text_buf);
-                let counters = ServerCounters {
-                    uptime: self.turn_started.duration_since(self.started),
-                    bytes_out: self.counters.bytes_out,
-                    slow_dropped: self.counters.slow_dropped,
-                };
-                self.chat.handle(key, &self.text_buf, &counters, &mut self.fanout);
-                if self.fanout.closes().contains(&key) {
-                    self.close(key, CloseReason::Requested);
-                }
-            }
-            Decoded::LineTooLong => {
-                let text = format!("! line too long (limit {} bytes)", self.config.max_message);
-                self.fanout.to_client(key, &text);
-            }
-            Decoded::Nothing | Decoded::Incomplete => {}
         }
     }
 
@@ -400,5 +306,15 @@ impl Server {
         }
         // Exiting closes every socket, so each client sees its last notice, then EOF.
         self.conns.iter().all(|(_, conn)| conn.out.is_empty())
+    }
+
+    /// Before exiting: every socket gets a last try at its output, a FIN, and its unread
+    /// input drained, so that closing it is not a reset that destroys the last notice.
+    fn close_all_for_exit(&mut self) {
+        for (_, conn) in &mut self.conns {
+            let _ = conn.out.write_to(&mut conn.stream);
+            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            turn::drain_input(conn, &mut self.read_buf);
+        }
     }
 }

@@ -28,6 +28,8 @@ pub const DEFAULT_DETECT: Duration = Duration::from_millis(250);
 pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 /// How long a stopping server keeps flushing queued output.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
+/// The default `--handshake-timeout`.
+pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Everything `mio-chat serve` can be told.
 #[derive(Debug, Clone)]
@@ -40,6 +42,9 @@ pub struct Config {
     pub framing: Option<Framing>,
     /// How long to wait for a silent connection's first byte before choosing lines.
     pub detect: Duration,
+    /// A connection whose framing is still unknown this long after it connected is
+    /// closed (it sent 1-3 bytes and no newline, and nothing more); `None`: never.
+    pub handshake_timeout: Option<Duration>,
     /// Send clients their own chat lines back.
     pub echo: bool,
     /// Queued output past which a client is disconnected as too slow.
@@ -65,6 +70,7 @@ impl Config {
             max_message: DEFAULT_MAX_MESSAGE,
             framing: None,
             detect: DEFAULT_DETECT,
+            handshake_timeout: Some(DEFAULT_HANDSHAKE_TIMEOUT),
             echo: false,
             max_backlog: DEFAULT_MAX_BACKLOG,
             max_clients: DEFAULT_MAX_CLIENTS,

@@ -1,26 +1,65 @@
 //! A connection's output that the socket could not take yet.
 //!
-//! Segments point into turn buffers shared by every recipient of that turn; nothing is
-//! copied per recipient. The queue also knows where its messages begin, so a connection
-//! dropped for being slow can be sent a last message that is not spliced into the middle
-//! of a half-written one.
+//! What a recipient could not take of a turn is kept in one of two ways. When it is most
+//! of the turn's encoded bytes (a flood that every member is behind on), it stays a
+//! reference into the turn's buffer, shared with every other recipient behind in that
+//! turn: nothing is copied per recipient. When it is a small part (a quiet room's line
+//! in a turn where another room flooded), it is copied out, so one slow reader does not
+//! keep a whole busy turn alive. Either way the queue is charged for the memory it keeps
+//! alive ([`OutQueue::held_bytes`]), and that is what `--max-backlog` is checked against.
+//!
+//! The queue also knows where its messages begin, so a connection dropped for being slow
+//! can be sent a last message that is not spliced into the middle of a half-written one.
 
-use crate::framing::{Framing, FRAME_HEADER_LEN};
+use crate::framing::Framing;
 use std::collections::VecDeque;
 use std::io::{self, IoSlice, Write};
+use std::ops::Deref;
 use std::rc::Rc;
 
 /// At most this many buffers per `writev` (well under any `IOV_MAX`).
 pub const MAX_IOVECS: usize = 64;
 
-/// Part of a shared buffer still to be written. `start` is a message boundary.
+/// Where a segment's bytes live.
+#[derive(Debug)]
+enum Bytes {
+    /// A turn's encoded output, shared with the other recipients that were behind in it.
+    Shared(Rc<[u8]>),
+    /// A copy of this connection's own part.
+    Owned(Box<[u8]>),
+}
+
+impl Deref for Bytes {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        match self {
+            Bytes::Shared(buf) => buf,
+            Bytes::Owned(buf) => buf,
+        }
+    }
+}
+
+/// Part of a buffer still to be written. `start` is a message boundary.
 #[derive(Debug)]
 struct Segment {
-    buf: Rc<[u8]>,
+    bytes: Bytes,
     start: usize,
     /// Next byte to write.
     pos: usize,
     end: usize,
+    /// Memory this segment keeps alive and is charged for: an owned copy's length, a
+    /// shared buffer's whole length (on the first of consecutive segments of the same
+    /// buffer; the others are charged 0).
+    charge: usize,
+}
+
+impl Segment {
+    fn shares_buffer_with(&self, other: &Segment) -> bool {
+        match (&self.bytes, &other.bytes) {
+            (Bytes::Shared(a), Bytes::Shared(b)) => Rc::ptr_eq(a, b),
+            _ => false,
+        }
+    }
 }
 
 /// Bytes waiting for the socket to become writable.
@@ -28,6 +67,7 @@ struct Segment {
 pub struct OutQueue {
     segments: VecDeque<Segment>,
     queued: usize,
+    held: usize,
 }
 
 impl OutQueue {
@@ -36,20 +76,47 @@ impl OutQueue {
         self.segments.is_empty()
     }
 
-    /// Bytes waiting.
+    /// Bytes waiting to be written.
     pub fn queued_bytes(&self) -> usize {
         self.queued
     }
 
-    /// Queues `buf[start..end]`, which begins at a message boundary.
-    pub fn push(&mut self, buf: Rc<[u8]>, start: usize, end: usize) {
+    /// Memory the queue keeps alive: what `--max-backlog` is checked against. At least
+    /// [`OutQueue::queued_bytes`]; more when a shared turn buffer is kept for a part of it.
+    pub fn held_bytes(&self) -> usize {
+        self.held
+    }
+
+    /// Queues `buf[start..end]`, which begins at a message boundary, sharing `buf`.
+    pub fn push_shared(&mut self, buf: Rc<[u8]>, start: usize, end: usize) {
+        let charge = match self.segments.back() {
+            Some(Segment {
+                bytes: Bytes::Shared(last),
+                ..
+            }) if Rc::ptr_eq(last, &buf) => 0,
+            _ => buf.len(),
+        };
+        self.push(Bytes::Shared(buf), start, end, charge);
+    }
+
+    /// Queues a copy of this connection's own bytes; `bytes` begins at a message
+    /// boundary and its first `written` bytes were already sent.
+    pub fn push_owned(&mut self, bytes: Vec<u8>, written: usize) {
+        let len = bytes.len();
+        self.push(Bytes::Owned(bytes.into_boxed_slice()), 0, len, len);
+        self.skip(written);
+    }
+
+    fn push(&mut self, bytes: Bytes, start: usize, end: usize, charge: usize) {
         if start < end {
             self.queued += end - start;
+            self.held += charge;
             self.segments.push_back(Segment {
-                buf,
+                bytes,
                 start,
                 pos: start,
                 end,
+                charge,
             });
         }
     }
@@ -75,7 +142,7 @@ impl OutQueue {
             let mut count = 0;
             let mut total = 0;
             for (slot, seg) in slices.iter_mut().zip(&self.segments) {
-                *slot = IoSlice::new(&seg.buf[seg.pos..seg.end]);
+                *slot = IoSlice::new(&seg.bytes[seg.pos..seg.end]);
                 count += 1;
                 total += seg.end - seg.pos;
             }
@@ -105,10 +172,14 @@ impl OutQueue {
         let rest = self
             .segments
             .front()
-            .map(|s| rest_of_message(s, framing))
+            .map(|s| {
+                let (_, end) = framing.message_around(&s.bytes[..s.end], s.start, s.pos);
+                s.bytes[s.pos..end.max(s.pos)].to_vec()
+            })
             .unwrap_or_default();
         self.segments = VecDeque::new();
         self.queued = 0;
+        self.held = 0;
         rest
     }
 
@@ -124,38 +195,21 @@ impl OutQueue {
                 return;
             }
             n -= left;
-            self.segments.pop_front();
+            self.pop_front();
         }
     }
-}
 
-/// The bytes from `seg.pos` to the end of the message that `seg.pos` falls in.
-fn rest_of_message(seg: &Segment, framing: Framing) -> Vec<u8> {
-    let bytes = &seg.buf[..seg.end];
-    let end = match framing {
-        Framing::Lines => {
-            if seg.pos == seg.start || bytes[seg.pos - 1] == b'\n' {
-                return Vec::new();
-            }
-            bytes[seg.pos..]
-                .iter()
-                .position(|&b| b == b'\n')
-                .map_or(seg.end, |i| seg.pos + i + 1)
+    /// Removes the front segment; its charge passes to the next one if that keeps the
+    /// same shared buffer alive.
+    fn pop_front(&mut self) {
+        let Some(done) = self.segments.pop_front() else {
+            return;
+        };
+        match self.segments.front_mut() {
+            Some(next) if next.shares_buffer_with(&done) => next.charge += done.charge,
+            _ => self.held -= done.charge,
         }
-        Framing::Frames => {
-            // Walk the frames from the boundary at `start` to the one containing `pos`.
-            let mut at = seg.start;
-            while at < seg.pos {
-                let header: [u8; FRAME_HEADER_LEN] = bytes
-                    .get(at..at + FRAME_HEADER_LEN)
-                    .and_then(|h| h.try_into().ok())
-                    .unwrap_or_default();
-                at += FRAME_HEADER_LEN + u32::from_le_bytes(header) as usize;
-            }
-            at.min(seg.end)
-        }
-    };
-    bytes[seg.pos..end].to_vec()
+    }
 }
 
 #[cfg(test)]
@@ -198,7 +252,7 @@ mod tests {
     fn queue_of(parts: &[&[u8]]) -> OutQueue {
         let mut q = OutQueue::default();
         for part in parts {
-            q.push(Rc::from(*part), 0, part.len());
+            q.push_shared(Rc::from(*part), 0, part.len());
         }
         q
     }
@@ -233,7 +287,7 @@ mod tests {
     #[test]
     fn only_part_of_a_shared_buffer_is_queued() {
         let mut q = OutQueue::default();
-        q.push(Rc::from(&b"xxhi\nyy"[..]), 2, 5);
+        q.push_shared(Rc::from(&b"xxhi\nyy"[..]), 2, 5);
         let mut sink = Sink {
             got: Vec::new(),
             room: 100,
@@ -276,5 +330,38 @@ mod tests {
             let next_boundary = *boundaries.iter().find(|&&b| b >= cut).unwrap();
             assert_eq!(rest, &stream[cut..next_boundary], "cut at {cut}");
         }
+    }
+
+    #[test]
+    fn a_shared_buffer_is_charged_whole_once_until_its_last_part_is_written() {
+        let buf: Rc<[u8]> = Rc::from(&b"aaaa\nbb\ncccccccccc\n"[..]); // 19 bytes
+        let mut q = OutQueue::default();
+        q.push_shared(Rc::clone(&buf), 0, 5);
+        q.push_shared(Rc::clone(&buf), 8, 19);
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (16, 19));
+        q.push_owned(b"dd\n".to_vec(), 0);
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (19, 22));
+        let mut sink = Sink {
+            got: Vec::new(),
+            room: 6,
+        };
+        q.write_to(&mut sink).unwrap();
+        assert_eq!(q.held_bytes(), 22, "the buffer is alive while a part of it waits");
+        sink.room = 10;
+        q.write_to(&mut sink).unwrap();
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (3, 3));
+        sink.room = 100;
+        q.write_to(&mut sink).unwrap();
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (0, 0));
+        assert_eq!(sink.got, b"aaaa\ncccccccccc\ndd\n");
+    }
+
+    #[test]
+    fn an_owned_copy_starts_at_a_boundary_and_skips_what_was_written() {
+        let mut q = OutQueue::default();
+        q.push_owned(b"one\ntwo\n".to_vec(), 5);
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (3, 8));
+        assert_eq!(q.drop_all(Framing::Lines), b"wo\n");
+        assert_eq!((q.queued_bytes(), q.held_bytes()), (0, 0));
     }
 }

@@ -57,6 +57,7 @@ impl Server {
         self.next_serial += 1;
         entry.insert(Connection::new(stream, self.next_serial, rejecting));
         self.rejecting += usize::from(rejecting);
+        self.connecting += 1;
         debug!(
             "connection {key} from {peer} opened{}",
             if rejecting { " (server full)" } else { "" }
@@ -64,8 +65,13 @@ impl Server {
         match self.config.framing {
             Some(framing) => self.start_chat(key, framing),
             None => {
+                let now = Instant::now();
                 self.detect_deadlines
-                    .push_back((Instant::now() + self.config.detect, key, self.next_serial))
+                    .push_back((now + self.config.detect, key, self.next_serial));
+                if let Some(timeout) = self.config.handshake_timeout {
+                    self.handshake_deadlines
+                        .push_back((now + timeout, key, self.next_serial));
+                }
             }
         }
     }

@@ -6,7 +6,9 @@ use crate::chat::Outbox;
 use crate::framing::Framing;
 use crate::server::connection::Connection;
 use crate::server::memory;
-use log::info;
+use log::{debug, info};
+use slab::Slab;
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 impl Server {
@@ -18,6 +20,7 @@ impl Server {
         }
         let deadlines = [
             self.detect_deadlines.front().map(|d| d.0),
+            self.handshake_deadlines.front().map(|d| d.0),
             self.accept_retry.map(|r| r.0),
             self.next_stats_log,
             self.next_idle_sweep,
@@ -33,13 +36,13 @@ impl Server {
 
     /// Timers: silent connections become lines, accept retries, the stats line.
     pub(super) fn fire_timers(&mut self, now: Instant) {
-        while let Some(&(at, key, serial)) = self.detect_deadlines.front() {
-            if at > now {
-                break;
-            }
-            self.detect_deadlines.pop_front();
-            if self.conns.get(key).is_some_and(|c| c.serial == serial) {
-                self.detect_timed_out(key);
+        while let Some(key) = due(&mut self.detect_deadlines, now, &self.conns) {
+            self.detect_timed_out(key);
+        }
+        while let Some(key) = due(&mut self.handshake_deadlines, now, &self.conns) {
+            if self.conns[key].decoder.is_none() && !self.conns[key].closing {
+                debug!("connection {key}: framing still unknown, closing it");
+                self.close(key, CloseReason::HandshakeTimeout);
             }
         }
         self.retry_accept(now);
@@ -51,23 +54,27 @@ impl Server {
         }
     }
 
-    fn log_stats(&self) {
+    fn log_stats(&mut self) {
         info!(
-            "stats: clients {}, rooms {}, messages in {}, relayed {}, bytes out {} ({} zero-copy), slow clients dropped {}",
+            "stats: clients {}, connecting {}, rooms {}, messages in {}, relayed {}, bytes out {} ({} zero-copy), slow clients dropped {}, longest turn {:.1} ms",
             self.chat.client_count(),
+            self.connecting,
             self.chat.room_count(),
             self.counters.messages_in,
             self.chat.messages_relayed(),
             self.counters.bytes_out,
             self.zero_copy.as_ref().map_or(0, |z| z.spliced_bytes),
-            self.counters.slow_dropped
+            self.counters.slow_dropped,
+            self.longest_turn.as_secs_f64() * 1000.0
         );
+        self.longest_turn = Duration::ZERO;
     }
 
     /// A connection's detection time is up. Its first bytes may have arrived while a
     /// long turn kept us from polling, so the socket is read before deciding: only a
     /// connection that really sent nothing becomes lines. Bytes that do not decide yet
-    /// are waited for, except from a rejected client, which becomes lines too.
+    /// (1-3 bytes, no newline: a frame header may be dribbling in) are waited for until
+    /// `--handshake-timeout`; a rejected client becomes lines at once, to be told so.
     fn detect_timed_out(&mut self, key: usize) {
         let undecided = |c: &Connection| c.decoder.is_none() && !c.closing;
         if self.conns.get(key).is_some_and(undecided) {
@@ -76,13 +83,8 @@ impl Server {
         let Some(conn) = self.conns.get(key).filter(|c| undecided(c)) else {
             return;
         };
-        if conn.partial.is_empty() || conn.rejecting {
+        if conn.input.is_empty() || conn.rejecting {
             self.start_chat(key, Framing::Lines);
-            let partial = std::mem::take(&mut self.conns[key].partial);
-            let used = self.process_input(key, &partial);
-            if let Some(conn) = self.conns.get_mut(key) {
-                conn.partial = partial[used..].to_vec();
-            }
         }
     }
 
@@ -138,6 +140,25 @@ impl Server {
 
 /// How long the loop must be quiet before freed memory is returned to the OS.
 const MEMORY_TRIM_QUIET: Duration = Duration::from_secs(1);
+
+/// Pops the front of a deadline queue if it is due and still names the same connection
+/// (a closed connection's slab key may have been reused: the serial tells them apart).
+fn due(
+    deadlines: &mut VecDeque<(Instant, usize, u64)>,
+    now: Instant,
+    conns: &Slab<Connection>,
+) -> Option<usize> {
+    while let Some(&(at, key, serial)) = deadlines.front() {
+        if at > now {
+            return None;
+        }
+        deadlines.pop_front();
+        if conns.get(key).is_some_and(|c| c.serial == serial) {
+            return Some(key);
+        }
+    }
+    None
+}
 
 /// Sent to a connection closed by `--idle-timeout`.
 const IDLE_TIMEOUT_NOTICE: &str = "! idle timeout";

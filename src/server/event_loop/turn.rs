@@ -59,7 +59,7 @@ impl Server {
                 }
                 None => TurnSource::Copy(arena),
             };
-            match conn.send_turn(&mut source, spans, || fanout.shared(framing)) {
+            match conn.send_turn(&mut source, framing, spans, || fanout.shared(framing)) {
                 Ok(n) => self.counters.bytes_out += n as u64,
                 Err(e) => {
                     debug!("write to connection {key}: {e}");
@@ -67,7 +67,7 @@ impl Server {
                     continue;
                 }
             }
-            let queued = conn.out.queued_bytes();
+            let queued = conn.out.held_bytes();
             if queued > self.config.max_backlog && !conn.closing {
                 drop_slow_client(conn, framing, queued);
                 self.counters.slow_dropped += 1;
@@ -87,6 +87,7 @@ impl Server {
                 continue;
             };
             self.rejecting -= usize::from(conn.rejecting);
+            self.connecting -= usize::from(conn.decoder.is_none());
             self.fanout.remove_recipient(key);
             if let Ok(n) = conn.out.write_to(&mut conn.stream) {
                 self.counters.bytes_out += n as u64;
@@ -124,7 +125,7 @@ pub(super) fn set_write_interest(registry: &Registry, conn: &mut Connection, key
 
 /// A client that does not read: its queue is dropped and it gets a last best-effort
 /// line (after the rest of any half-written message, so the line stands on its own).
-fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: usize) {
+pub(super) fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: usize) {
     let mut last = conn.out.drop_all(framing);
     let notice = format!("! disconnected: too slow ({queued} bytes queued)");
     framing.encode_into(notice.as_bytes(), &mut last);
@@ -132,7 +133,7 @@ fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: usize) {
 }
 
 /// Reads and discards what the peer already sent, up to a bound.
-fn drain_input(conn: &mut Connection, scratch: &mut Vec<u8>) {
+pub(super) fn drain_input(conn: &mut Connection, scratch: &mut Vec<u8>) {
     scratch.resize(64 * 1024, 0);
     let mut total = 0;
     while total < CLOSE_DRAIN_LIMIT {

@@ -1,0 +1,296 @@
+//! Reading what clients send and handling their messages, within each turn's budgets.
+//!
+//! A connection's input is handled only while it stays within its share of the turn:
+//! at most [`MESSAGE_BUDGET`] messages, [`READ_BUDGET`] fresh bytes, and output for it
+//! under a quarter of `--max-backlog` (and the whole turn under [`TURN_OUTPUT_LIMIT`]).
+//! Whole messages left over wait in the connection's held input for the next turn, and
+//! the socket is not read again until they are handled: what the client sends meanwhile
+//! stays in the kernel, and TCP pushes back on it. Nothing is lost or reordered. A client
+//! whose queued output and replies would pass `--max-backlog` is dropped as too slow
+//! before its next message is handled, so its replies are never built.
+
+use super::turn::drop_slow_client;
+use super::{CloseReason, Server};
+use crate::chat::{Outbox, ServerCounters};
+use crate::framing::{self, Decoded, Framing};
+use crate::text;
+use log::{debug, info};
+use std::io;
+
+/// Fresh bytes read from one connection per turn, so a flooder cannot starve the rest.
+pub(super) const READ_BUDGET: usize = 256 * 1024;
+/// Messages handled from one connection per turn: a flood of tiny lines costs the
+/// others at most this many messages' work per turn.
+pub(super) const MESSAGE_BUDGET: usize = 256;
+/// Bytes encoded for all recipients in one turn past which input waits for the next
+/// turn (each connection still gets one message a turn), so one turn's buffers and the
+/// time it takes stay bounded however many clients are busy.
+pub(super) const TURN_OUTPUT_LIMIT: usize = 16 << 20;
+
+/// What handling a connection's held input came to.
+enum Progress {
+    /// Every whole message was handled: read more.
+    NeedMore,
+    /// A budget ran out: what is held (and what waits in the socket) is for next turn.
+    Paused,
+    /// The connection is closing.
+    Stopped,
+}
+
+/// Whether a connection's next message may be handled now.
+enum Allowance {
+    Go,
+    Pause,
+    /// Its queued output plus its replies this turn, which pass `--max-backlog`.
+    TooSlow(usize),
+}
+
+impl Server {
+    /// Reads what a client sent and handles its messages, within this turn's budgets.
+    pub(super) fn read_from_client(&mut self, key: usize) {
+        if self.conns.get(key).is_none_or(|c| c.closing) {
+            return;
+        }
+        if self.shutdown_deadline.is_some() {
+            return self.discard_input(key);
+        }
+        self.read_and_handle(key);
+        self.return_read_buffer();
+    }
+
+    fn read_and_handle(&mut self, key: usize) {
+        loop {
+            match self.handle_held_input(key) {
+                Progress::NeedMore => {}
+                Progress::Paused => return self.read_next_turn(key),
+                Progress::Stopped => return,
+            }
+            let turn = self.turn;
+            let left = READ_BUDGET.saturating_sub(self.conns[key].used_in(turn).bytes_read);
+            if left == 0 {
+                return self.read_next_turn(key);
+            }
+            match self.read_chunk(key, left) {
+                Ok(0) => return self.end_of_input(key),
+                Ok(n) => {
+                    let conn = &mut self.conns[key];
+                    conn.used_in(turn).bytes_read += n;
+                    if self.config.idle_timeout.is_some() {
+                        conn.last_input = self.turn_started;
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => {
+                    debug!("read from connection {key}: {e}");
+                    return self.close(key, CloseReason::Error);
+                }
+            }
+        }
+    }
+
+    /// One `recv` appended to the connection's held input. A connection holding nothing
+    /// reads straight into the loop's shared buffer (lent to it until the end of this
+    /// read); one holding an unfinished message gets only the new bytes copied in, so
+    /// its buffer grows with what it holds, not by a read's worth each time.
+    fn read_chunk(&mut self, key: usize, max: usize) -> io::Result<usize> {
+        let conn = &mut self.conns[key];
+        if conn.input.is_empty() && self.read_buf_lent_to.is_none() {
+            std::mem::swap(&mut conn.input, &mut self.read_buf);
+            self.read_buf_lent_to = Some(key);
+        }
+        if self.read_buf_lent_to == Some(key) {
+            return conn.recv_into_input(max);
+        }
+        let read = conn.recv_into(&mut self.read_buf, max);
+        conn.input.extend_from_slice(&self.read_buf);
+        self.read_buf.clear(); // it is lent out empty, or what it held would come first
+        read
+    }
+
+    /// Takes the shared read buffer back; what the connection still holds (usually an
+    /// unfinished message, or nothing) moves to a buffer of its own, sized to fit.
+    pub(super) fn return_read_buffer(&mut self) {
+        let Some(key) = self.read_buf_lent_to.take() else {
+            return;
+        };
+        let conn = &mut self.conns[key];
+        let own = if conn.input.is_empty() {
+            Vec::new()
+        } else {
+            conn.input.clone()
+        };
+        self.read_buf = std::mem::replace(&mut conn.input, own);
+        self.read_buf.clear();
+    }
+
+    /// Handles the whole messages in the connection's held input, as far as the
+    /// turn's budgets allow.
+    fn handle_held_input(&mut self, key: usize) -> Progress {
+        let input = std::mem::take(&mut self.conns[key].input);
+        let (used, progress) = self.process_input(key, &input, true);
+        let conn = &mut self.conns[key];
+        conn.input = input;
+        conn.input.drain(..used);
+        if conn.input.is_empty() && self.read_buf_lent_to != Some(key) {
+            conn.input = Vec::new(); // an idle connection keeps no buffer
+        }
+        progress
+    }
+
+    fn read_next_turn(&mut self, key: usize) {
+        let conn = &mut self.conns[key];
+        if !conn.read_again {
+            conn.read_again = true;
+            self.read_again.push(key);
+        }
+    }
+
+    /// The client closed its side. Held bytes that end without a newline are a last
+    /// line (`printf hi | nc -N` sends just that), also from a connection whose framing
+    /// was not known yet.
+    fn end_of_input(&mut self, key: usize) {
+        let conn = &self.conns[key];
+        if !conn.closing && !conn.input.is_empty() {
+            if conn.decoder.is_none() {
+                self.start_chat(key, Framing::Lines);
+            }
+            let conn = &mut self.conns[key];
+            if conn.framing() == Some(Framing::Lines) && !conn.closing {
+                let mut last = std::mem::take(&mut conn.input);
+                last.push(b'\n');
+                // One message at most (reading stops while whole messages are held), so
+                // it is handled whatever is left of the budget.
+                self.process_input(key, &last, false);
+            }
+        }
+        self.close(key, CloseReason::Eof);
+    }
+
+    /// While shutting down, input is read and thrown away (within the read budget), so
+    /// that the close at exit is a FIN and not a reset that destroys the last notice.
+    fn discard_input(&mut self, key: usize) {
+        let turn = self.turn;
+        loop {
+            let left = READ_BUDGET.saturating_sub(self.conns[key].used_in(turn).bytes_read);
+            if left == 0 {
+                return self.read_next_turn(key);
+            }
+            self.read_buf.clear();
+            match self.conns[key].recv_into(&mut self.read_buf, left) {
+                Ok(0) => return self.close(key, CloseReason::Eof),
+                Ok(n) => self.conns[key].used_in(turn).bytes_read += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(key, CloseReason::Error),
+            }
+        }
+    }
+
+    /// Detects the framing if needed, then decodes and handles whole messages while the
+    /// budgets allow (`budgeted`) or all of them. Returns how many bytes were used.
+    fn process_input(&mut self, key: usize, input: &[u8], budgeted: bool) -> (usize, Progress) {
+        if self.conns[key].decoder.is_none() {
+            match framing::detect(input) {
+                Some(framing) => self.start_chat(key, framing),
+                None => return (0, Progress::NeedMore),
+            }
+        }
+        let mut at = 0;
+        loop {
+            if self.conns[key].closing {
+                return (input.len(), Progress::Stopped);
+            }
+            if budgeted {
+                match self.input_allowance(key) {
+                    Allowance::Go => {}
+                    Allowance::Pause => return (at, Progress::Paused),
+                    Allowance::TooSlow(held) => {
+                        self.drop_too_slow(key, held);
+                        return (input.len(), Progress::Stopped);
+                    }
+                }
+            }
+            let turn = self.turn;
+            let conn = &mut self.conns[key];
+            let Some(decoder) = conn.decoder.as_mut() else {
+                return (at, Progress::NeedMore);
+            };
+            match decoder.decode(&input[at..]) {
+                Ok((Decoded::Incomplete, _)) => return (at, Progress::NeedMore),
+                Ok((item, used)) => {
+                    at += used;
+                    conn.used_in(turn).messages += 1;
+                    self.handle_item(key, item);
+                }
+                Err(too_large) => {
+                    let text = format!(
+                        "! message of {} bytes exceeds the limit of {} bytes",
+                        too_large.len, too_large.limit
+                    );
+                    self.fanout.to_client(key, &text);
+                    self.close(key, CloseReason::Oversized);
+                    return (input.len(), Progress::Stopped);
+                }
+            }
+        }
+    }
+
+    /// Whether the connection's next message may be handled in this turn.
+    fn input_allowance(&mut self, key: usize) -> Allowance {
+        let conn = &mut self.conns[key];
+        let held = conn.out.held_bytes() + self.fanout.direct_bytes(key);
+        if held > self.config.max_backlog {
+            return Allowance::TooSlow(held);
+        }
+        let messages = conn.used_in(self.turn).messages;
+        if messages == 0 {
+            return Allowance::Go; // every connection gets one message a turn
+        }
+        if messages >= MESSAGE_BUDGET
+            || self.fanout.encoded_bytes() >= TURN_OUTPUT_LIMIT
+            || self.fanout.pending_bytes(key) >= self.config.max_backlog / 4
+        {
+            return Allowance::Pause;
+        }
+        Allowance::Go
+    }
+
+    /// A client whose replies would pass `--max-backlog`: dropped before they are made.
+    fn drop_too_slow(&mut self, key: usize, held: usize) {
+        let conn = &mut self.conns[key];
+        if let Some(framing) = conn.framing() {
+            drop_slow_client(conn, framing, held);
+        }
+        self.counters.slow_dropped += 1;
+        info!("connection {key} dropped: too slow ({held} bytes queued and asked for)");
+        self.close(key, CloseReason::TooSlow);
+        self.fanout.remove_recipient(key); // what this turn owed it is not sent
+    }
+
+    fn handle_item(&mut self, key: usize, item: Decoded<'_>) {
+        match item {
+            Decoded::Message(raw) => {
+                self.counters.messages_in += 1;
+                self.text_buf.clear();
+                text::clean_into(raw, &mut self.text_buf);
+                let text = text::cut_to(&self.text_buf, self.config.max_message);
+                let counters = ServerCounters {
+                    uptime: self.turn_started.duration_since(self.started),
+                    connecting: self.connecting,
+                    bytes_out: self.counters.bytes_out,
+                    slow_dropped: self.counters.slow_dropped,
+                };
+                self.chat.handle(key, text, &counters, &mut self.fanout);
+                if self.fanout.closes().contains(&key) {
+                    self.close(key, CloseReason::Requested);
+                }
+            }
+            Decoded::LineTooLong => {
+                let text = format!("! line too long (limit {} bytes)", self.config.max_message);
+                self.fanout.to_client(key, &text);
+            }
+            Decoded::Nothing | Decoded::Incomplete => {}
+        }
+    }
+}
