@@ -43,6 +43,8 @@ const MAX_REJECTING: usize = 64;
 /// Accept retry delays after running out of file descriptors.
 const ACCEPT_BACKOFF_MIN: Duration = Duration::from_millis(10);
 const ACCEPT_BACKOFF_MAX: Duration = Duration::from_secs(1);
+/// How long an exiting server keeps reading input that is still arriving.
+const EXIT_DRAIN: Duration = Duration::from_millis(200);
 /// Readiness events taken per `poll`.
 const EVENTS_CAPACITY: usize = 1024;
 
@@ -116,7 +118,7 @@ pub struct Server {
     out_of_fds_logged: bool,
     next_stats_log: Option<Instant>,
     next_idle_sweep: Option<Instant>,
-    /// When to give freed memory back to the OS, if the loop stays quiet until then.
+    /// When to shrink buffers and give freed memory back to the OS next.
     memory_trim_at: Option<Instant>,
     /// The last turn that did any I/O.
     last_busy: Instant,
@@ -309,12 +311,23 @@ impl Server {
     }
 
     /// Before exiting: every socket gets a last try at its output, a FIN, and its unread
-    /// input drained, so that closing it is not a reset that destroys the last notice.
+    /// input drained (again while more keeps arriving, for at most [`EXIT_DRAIN`]), so
+    /// that closing it is not a reset that destroys the last notice.
     fn close_all_for_exit(&mut self) {
         for (_, conn) in &mut self.conns {
             let _ = conn.out.write_to(&mut conn.stream);
             let _ = conn.stream.shutdown(std::net::Shutdown::Write);
-            turn::drain_input(conn, &mut self.read_buf);
+        }
+        let deadline = Instant::now() + EXIT_DRAIN;
+        loop {
+            let mut drained = 0;
+            for (_, conn) in &mut self.conns {
+                drained += turn::drain_input(conn, &mut self.read_buf);
+            }
+            if drained == 0 || Instant::now() >= deadline {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(5));
         }
     }
 }

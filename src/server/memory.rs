@@ -2,7 +2,8 @@
 //!
 //! A burst (a join storm of 10,000 clients, a slow reader's backlog) grows the heap; when
 //! it is over, glibc keeps the freed pages, so the process's RSS stays at the burst's
-//! peak. Once the loop has been quiet for a while, `malloc_trim` returns them.
+//! peak. The event loop calls `malloc_trim` every second while it is busy (and once
+//! after it goes quiet) to return them.
 
 /// Returns free heap pages to the OS. A no-op where the allocator has no such call.
 pub fn release_free_memory() {

@@ -3,6 +3,8 @@
 //! netcat (lines) or the bundled client (frames) would.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod watch;
+
 use std::io::{BufRead, BufReader, ErrorKind, Read, Write};
 use std::net::{Shutdown, SocketAddr, TcpStream};
 use std::process::{Child, Command, ExitStatus, Stdio};

@@ -1,10 +1,10 @@
 //! Time-driven work: framing-detection deadlines, idle timeouts, accept retries after
-//! running out of file descriptors, and the periodic stats line.
+//! running out of file descriptors, the periodic stats line, and giving memory back.
 
 use super::{CloseReason, Server};
 use crate::chat::Outbox;
 use crate::framing::Framing;
-use crate::server::connection::Connection;
+use crate::server::connection::{Connection, READ_CHUNK};
 use crate::server::memory;
 use log::{debug, info};
 use slab::Slab;
@@ -47,7 +47,7 @@ impl Server {
         }
         self.retry_accept(now);
         self.close_idle_clients(now);
-        self.trim_memory_when_quiet(now);
+        self.release_memory(now);
         if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {
             self.log_stats();
             self.next_stats_log = self.config.stats_interval.map(|every| at.max(now) + every);
@@ -113,33 +113,37 @@ impl Server {
         }
     }
 
-    /// Records I/O activity; once the loop has been quiet for a while after it, freed
-    /// memory goes back to the OS.
+    /// Records I/O activity: memory is looked at again [`MEMORY_PERIOD`] from now.
     pub(super) fn note_busy(&mut self, now: Instant) {
         self.last_busy = now;
         if self.memory_trim_at.is_none() {
-            self.memory_trim_at = Some(now + MEMORY_TRIM_QUIET);
+            self.memory_trim_at = Some(now + MEMORY_PERIOD);
         }
     }
 
-    /// Trims the heap if nothing happened for [`MEMORY_TRIM_QUIET`]; under steady load
-    /// it only looks again a little later.
-    fn trim_memory_when_quiet(&mut self, now: Instant) {
+    /// Gives memory back while the server runs: buffers grown far above what recent turns
+    /// used (a burst) shrink, and free heap pages go back to the OS. Every
+    /// [`MEMORY_PERIOD`] while the loop is busy, and once more after it goes quiet (when
+    /// the burst is no longer recent use).
+    fn release_memory(&mut self, now: Instant) {
         let Some(at) = self.memory_trim_at.filter(|&at| at <= now) else {
             return;
         };
-        let quiet_since = self.last_busy + MEMORY_TRIM_QUIET;
-        if quiet_since > now {
-            self.memory_trim_at = Some(quiet_since.max(at));
-            return;
+        let busy = self.last_busy + MEMORY_PERIOD > at;
+        self.fanout.shrink();
+        if self.read_buf.capacity() > 2 * READ_CHUNK {
+            self.read_buf = Vec::new();
         }
-        self.memory_trim_at = None;
+        if self.text_buf.capacity() > READ_CHUNK {
+            self.text_buf = String::new();
+        }
         memory::release_free_memory();
+        self.memory_trim_at = busy.then_some(now + MEMORY_PERIOD);
     }
 }
 
-/// How long the loop must be quiet before freed memory is returned to the OS.
-const MEMORY_TRIM_QUIET: Duration = Duration::from_secs(1);
+/// How often memory is looked at while the loop is busy.
+const MEMORY_PERIOD: Duration = Duration::from_secs(1);
 
 /// Pops the front of a deadline queue if it is due and still names the same connection
 /// (a closed connection's slab key may have been reused: the serial tells them apart).

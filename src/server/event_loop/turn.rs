@@ -132,8 +132,8 @@ pub(super) fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: 
     let _ = conn.stream.write(&last);
 }
 
-/// Reads and discards what the peer already sent, up to a bound.
-pub(super) fn drain_input(conn: &mut Connection, scratch: &mut Vec<u8>) {
+/// Reads and discards what the peer already sent, up to a bound; returns the bytes read.
+pub(super) fn drain_input(conn: &mut Connection, scratch: &mut Vec<u8>) -> usize {
     scratch.resize(64 * 1024, 0);
     let mut total = 0;
     while total < CLOSE_DRAIN_LIMIT {
@@ -143,4 +143,5 @@ pub(super) fn drain_input(conn: &mut Connection, scratch: &mut Vec<u8>) {
         }
     }
     scratch.clear();
+    total
 }
