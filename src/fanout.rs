@@ -161,6 +161,8 @@ pub struct Fanout {
     scratch_runs: [Vec<Span>; 2],
     /// The biggest arena of the turns since the last [`Fanout::shrink`].
     arena_peak: usize,
+    /// About how many spans this turn's output will be, over all recipients.
+    spans: usize,
 }
 
 impl Fanout {
@@ -188,7 +190,12 @@ impl Fanout {
     }
 
     /// Resolves every room batch, so [`Fanout::dirty`] and [`Fanout::pending`] are complete.
+    /// Smaller rooms are resolved first, so their members are written first: a small
+    /// conversation does not wait behind a big room's fan-out in the same turn.
     pub fn finish_turn(&mut self) {
+        let rooms = &self.rooms;
+        self.dirty_rooms
+            .sort_unstable_by_key(|&room| rooms[room].members.len());
         for i in 0..self.dirty_rooms.len() {
             self.resolve_room(self.dirty_rooms[i]);
         }
@@ -220,6 +227,15 @@ impl Fanout {
     /// Bytes addressed to `id` alone so far this turn: its replies and private messages.
     pub fn direct_bytes(&self, id: ClientId) -> usize {
         self.recipients.get(id).map_or(0, |r| r.direct_bytes)
+    }
+
+    /// About how many spans (separate pieces, one `iovec` each) this turn's output will
+    /// be over all its recipients, so far. A room's broadcasts that lie back to back in
+    /// the arena count once per member; each broadcast that cannot join the one before
+    /// it (other output was encoded between them) counts once per member again. This is
+    /// the fan-out work a turn costs beyond its bytes.
+    pub fn span_count(&self) -> usize {
+        self.spans
     }
 
     /// Bytes encoded so far this turn, in both framings.
@@ -257,6 +273,7 @@ impl Fanout {
             shared.take();
         }
         self.closes.clear();
+        self.spans = 0;
     }
 
     /// Gives back buffer capacity far above what the turns since the last call used (a
@@ -393,6 +410,7 @@ impl Outbox for Fanout {
             return;
         };
         let span = self.encode(framing, text);
+        self.spans += 1;
         let r = &mut self.recipients[id];
         r.direct_bytes += span.len();
         if r.push(span) {
@@ -418,6 +436,13 @@ impl Outbox for Fanout {
             batch.members.clear();
             batch.members.extend_from_slice(room.members);
             self.dirty_rooms.push(room.room);
+        }
+        let continues_run = batch
+            .entries
+            .last()
+            .is_some_and(|last| last.spans.iter().zip(&spans).all(|(a, b)| a.end == b.start));
+        if !continues_run {
+            self.spans += batch.members.len();
         }
         batch.entries.push(Entry { except, spans });
     }

@@ -281,7 +281,7 @@ fn a_line_of_invalid_bytes_is_cut_to_the_limit_after_cleaning() {
 }
 
 /// 9,000 messages and room changes written in one go are handled over many turns
-/// (256 messages each), in order: a lobby member sees every line, every `left` and
+/// (at most 1,024 messages each), in order: a lobby member sees every line, every `left` and
 /// every `joined` in the order they were sent, and nothing else.
 #[test]
 fn a_burst_of_messages_and_room_changes_is_handled_in_order_across_turns() {

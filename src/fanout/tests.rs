@@ -234,3 +234,23 @@ fn shrink_gives_back_what_a_burst_grew() {
     assert!(f.shrink() >= 1 << 20);
     assert!(f.arenas[Framing::Lines.index()].capacity() <= 2 * SHRINK_FLOOR);
 }
+
+#[test]
+fn span_count_grows_per_member_only_when_a_broadcast_cannot_join_the_one_before() {
+    let mut f = lines_fanout(3);
+    f.to_room(room(&[0, 1, 2]), Some(0), "a");
+    assert_eq!(f.span_count(), 3);
+    f.to_room(room(&[0, 1, 2]), Some(1), "b");
+    assert_eq!(f.span_count(), 3, "back to back: the same run");
+    f.to_client(2, "direct");
+    assert_eq!(f.span_count(), 4);
+    f.to_room(room(&[0, 1, 2]), None, "c");
+    assert_eq!(
+        f.span_count(),
+        7,
+        "after other output: a new run for every member"
+    );
+    f.finish_turn();
+    f.clear_turn();
+    assert_eq!(f.span_count(), 0);
+}

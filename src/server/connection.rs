@@ -26,6 +26,8 @@ pub struct TurnUse {
     pub messages: usize,
     /// Bytes read from the socket.
     pub bytes_read: usize,
+    /// Spans its messages added to the turn's output (see `Fanout::span_count`).
+    pub spans: usize,
 }
 
 /// A client connection.

@@ -1,8 +1,9 @@
 //! Reading what clients send and handling their messages, within each turn's budgets.
 //!
 //! A connection's input is handled only while it stays within its share of the turn:
-//! at most [`MESSAGE_BUDGET`] messages, [`READ_BUDGET`] fresh bytes, and output for it
-//! under a quarter of `--max-backlog` (and the whole turn under [`TURN_OUTPUT_LIMIT`]).
+//! at most [`MESSAGE_BUDGET`] messages, [`READ_BUDGET`] fresh bytes, [`SPAN_BUDGET`]
+//! pieces of fan-out, and output for it under a quarter of `--max-backlog` (and the
+//! whole turn under [`TURN_OUTPUT_LIMIT`]).
 //! Whole messages left over wait in the connection's held input for the next turn, and
 //! the socket is not read again until they are handled: what the client sends meanwhile
 //! stays in the kernel, and TCP pushes back on it. Nothing is lost or reordered. A client
@@ -21,7 +22,12 @@ use std::io;
 pub(super) const READ_BUDGET: usize = 256 * 1024;
 /// Messages handled from one connection per turn: a flood of tiny lines costs the
 /// others at most this many messages' work per turn.
-pub(super) const MESSAGE_BUDGET: usize = 256;
+pub(super) const MESSAGE_BUDGET: usize = 1024;
+/// Spans (pieces of output, one `iovec` each) that one connection's messages may add to
+/// a turn's fan-out. A flood into one room adds one per member per turn, whatever its
+/// length; messages that cannot be batched (a storm of `/join`, each notice cut off from
+/// the last by another room's) add one per member each, and this is what bounds them.
+pub(super) const SPAN_BUDGET: usize = 32 * 1024;
 /// Bytes encoded for all recipients in one turn past which input waits for the next
 /// turn (each connection still gets one message a turn), so one turn's buffers and the
 /// time it takes stay bounded however many clients are busy.
@@ -221,7 +227,10 @@ impl Server {
                 Ok((item, used)) => {
                     at += used;
                     conn.used_in(turn).messages += 1;
+                    let spans_before = self.fanout.span_count();
                     self.handle_item(key, item);
+                    let added = self.fanout.span_count() - spans_before;
+                    self.conns[key].used_in(turn).spans += added;
                 }
                 Err(too_large) => {
                     let text = format!(
@@ -243,11 +252,12 @@ impl Server {
         if held > self.config.max_backlog {
             return Allowance::TooSlow(held);
         }
-        let messages = conn.used_in(self.turn).messages;
-        if messages == 0 {
+        let used = *conn.used_in(self.turn);
+        if used.messages == 0 {
             return Allowance::Go; // every connection gets one message a turn
         }
-        if messages >= MESSAGE_BUDGET
+        if used.messages >= MESSAGE_BUDGET
+            || used.spans >= SPAN_BUDGET
             || self.fanout.encoded_bytes() >= TURN_OUTPUT_LIMIT
             || self.fanout.pending_bytes(key) >= self.config.max_backlog / 4
         {
