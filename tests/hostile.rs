@@ -399,3 +399,35 @@ fn memory_comes_back_after_a_burst_while_a_client_keeps_chatting() {
         "RSS {before} KiB before, {after_burst} KiB after the burst, {now} KiB 5 s later"
     );
 }
+
+/// The `--stats-interval` log line counts connections still deciding their framing and
+/// reports the longest loop turn since the line before, so an operator can see a stall.
+#[test]
+fn the_stats_line_shows_connecting_clients_and_the_longest_turn() {
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["serve", "127.0.0.1:0", "--stats-interval", "0.1"])
+        .env("RUST_LOG", "info");
+    let server = Server::start_command(cmd);
+    let mut undecided = TcpStream::connect(server.addr).unwrap();
+    undecided.write_all(b"ab").unwrap();
+    let _client = server.lines();
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let log = server.stderr();
+        let line = log
+            .lines()
+            .rev()
+            .find(|l| l.contains("stats: clients 1, connecting 1, "));
+        if let Some(line) = line {
+            let ms = line
+                .split(", longest turn ")
+                .nth(1)
+                .and_then(|rest| rest.strip_suffix(" ms"))
+                .and_then(|n| n.parse::<f64>().ok());
+            assert!(ms.is_some_and(|ms| ms >= 0.0), "{line}");
+            return;
+        }
+        assert!(Instant::now() < deadline, "no such stats line in:\n{log}");
+        thread::sleep(Duration::from_millis(20));
+    }
+}

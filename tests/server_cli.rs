@@ -120,6 +120,7 @@ fn unparsable_flag_values_are_usage_errors_naming_flag_and_value() {
         "--max-clients",
         "--stats-interval",
         "--zero-copy-min",
+        "--handshake-timeout",
     ] {
         let out = run_to_exit(&["serve", "127.0.0.1:0", flag, "abc"]);
         assert_eq!(out.code(), 2, "{flag}: {out:?}");
@@ -173,6 +174,7 @@ fn help_lists_the_flags_and_version_prints_the_version() {
         "--keepalive",
         "--idle-timeout",
         "--zero-copy-min",
+        "--handshake-timeout",
     ] {
         assert!(out.stdout.contains(flag), "help lacks {flag}: {}", out.stdout);
     }
