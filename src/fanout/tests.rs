@@ -254,3 +254,26 @@ fn span_count_grows_per_member_only_when_a_broadcast_cannot_join_the_one_before(
     f.clear_turn();
     assert_eq!(f.span_count(), 0);
 }
+
+/// Joining and leaving a room whose batch is open costs O(1): the member list is copied
+/// once, when the batch opens, and each entry adds one name, not the room again.
+#[test]
+fn a_join_storm_copies_the_rooms_member_list_once_per_turn() {
+    let members: Vec<ClientId> = (0..1000).collect();
+    let mut f = lines_fanout(1000);
+    f.add_recipient(1000, Framing::Lines);
+    f.to_room(room(&members), None, "open");
+    for _ in 0..100 {
+        f.entered(1000, 0);
+        f.to_room(room(&members), None, "* x joined");
+        f.left(1000, 0);
+        f.to_room(room(&members), None, "* x left");
+    }
+    assert_eq!(f.rooms[0].members.len(), 1000 + 100);
+    f.finish_turn();
+    assert_eq!(lines(&f, 1000), "* x joined\n".repeat(100));
+    assert_eq!(
+        lines(&f, 0),
+        format!("open\n{}", "* x joined\n* x left\n".repeat(100))
+    );
+}
