@@ -431,3 +431,53 @@ fn the_stats_line_shows_connecting_clients_and_the_longest_turn() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// What others send a client (a burst of big private messages) is not counted as its
+/// own replies: a client that reads is not dropped because others flooded it, while it
+/// keeps talking, and it gets every message.
+#[test]
+fn a_reader_flooded_with_private_messages_is_not_dropped_for_them() {
+    const SENDERS: usize = 4;
+    const EACH: usize = 20;
+    let server = Server::start(&[]);
+    let mut victim = server.frames();
+    victim.set_nick("victim");
+    let mut room = server.lines();
+    room.send("/join side");
+    victim.send("/join side");
+    room.wait_for("* victim joined");
+    let text = "p".repeat(60_000);
+    let senders: Vec<Client> = (0..SENDERS)
+        .map(|_| {
+            let mut s = server.lines();
+            s.send("/join elsewhere");
+            s
+        })
+        .collect();
+    let bursts: Vec<_> = senders
+        .into_iter()
+        .map(|mut s| {
+            let burst = format!("/msg victim {text}\n").repeat(EACH);
+            thread::spawn(move || {
+                s.send_raw(burst.as_bytes());
+                let _ = s.read_raw_to_end();
+            })
+        })
+        .collect();
+    let mut got = 0;
+    let mut said = 0;
+    while got < SENDERS * EACH {
+        victim.send(&format!("still reading {said}"));
+        said += 1;
+        let m = victim.next();
+        assert!(!m.starts_with("! disconnected"), "{m}");
+        got += usize::from(m.starts_with("[pm from guest"));
+    }
+    for i in 0..said {
+        room.wait_for(&format!("victim: still reading {i}"));
+    }
+    drop(server);
+    for b in bursts {
+        b.join().unwrap();
+    }
+}

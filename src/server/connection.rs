@@ -28,6 +28,9 @@ pub struct TurnUse {
     pub bytes_read: usize,
     /// Spans its messages added to the turn's output (see `Fanout::span_count`).
     pub spans: usize,
+    /// Bytes of replies to itself its messages caused (`/who`, errors, its copy of a
+    /// private message); not what others sent it.
+    pub replies: usize,
 }
 
 /// A client connection.

@@ -116,7 +116,7 @@ impl Server {
 
     /// Takes the shared read buffer back; what the connection still holds (usually an
     /// unfinished message, or nothing) moves to a buffer of its own, sized to fit.
-    pub(super) fn return_read_buffer(&mut self) {
+    fn return_read_buffer(&mut self) {
         let Some(key) = self.read_buf_lent_to.take() else {
             return;
         };
@@ -227,10 +227,11 @@ impl Server {
                 Ok((item, used)) => {
                     at += used;
                     conn.used_in(turn).messages += 1;
-                    let spans_before = self.fanout.span_count();
+                    let before = (self.fanout.span_count(), self.fanout.direct_bytes(key));
                     self.handle_item(key, item);
-                    let added = self.fanout.span_count() - spans_before;
-                    self.conns[key].used_in(turn).spans += added;
+                    let used = self.conns[key].used_in(turn);
+                    used.spans += self.fanout.span_count() - before.0;
+                    used.replies += self.fanout.direct_bytes(key).saturating_sub(before.1);
                 }
                 Err(too_large) => {
                     let text = format!(
@@ -248,11 +249,11 @@ impl Server {
     /// Whether the connection's next message may be handled in this turn.
     fn input_allowance(&mut self, key: usize) -> Allowance {
         let conn = &mut self.conns[key];
-        let held = conn.out.held_bytes() + self.fanout.direct_bytes(key);
+        let used = *conn.used_in(self.turn);
+        let held = conn.out.held_bytes() + used.replies;
         if held > self.config.max_backlog {
             return Allowance::TooSlow(held);
         }
-        let used = *conn.used_in(self.turn);
         if used.messages == 0 {
             return Allowance::Go; // every connection gets one message a turn
         }
