@@ -7,6 +7,7 @@
 //! - [`chat`]: nicks, rooms and commands as "input from X -> messages to these targets".
 //! - [`fanout`]: one loop turn's output, encoded once per framing and batched per recipient.
 //! - [`fd_limit`]: raising the open-file limit (server and load tester).
+//! - [`tls`]: loading certificates and keys, `rustls` configurations (server and client).
 //!
 //! The event loop owns the sockets:
 //! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
@@ -23,3 +24,4 @@ pub mod fd_limit;
 pub mod framing;
 pub mod server;
 pub mod text;
+pub mod tls;
