@@ -6,6 +6,7 @@
 //! - [`command`]: parsing a line into a chat message or a `/command`.
 //! - [`chat`]: nicks, rooms and commands as "input from X -> messages to these targets".
 //! - [`fanout`]: one loop turn's output, encoded once per framing and batched per recipient.
+//! - [`password`]: the `/pass` gate of `--password-file`.
 //! - [`fd_limit`]: raising the open-file limit (server and load tester).
 //! - [`tls`]: loading certificates and keys, `rustls` configurations (server and client).
 //!
@@ -22,6 +23,7 @@ pub mod command;
 pub mod fanout;
 pub mod fd_limit;
 pub mod framing;
+pub mod password;
 pub mod server;
 pub mod text;
 pub mod tls;

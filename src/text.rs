@@ -6,6 +6,8 @@
 //! characters that let one user reorder or split what others see: the bidirectional
 //! formatting controls and the Unicode line and paragraph separators.
 
+use std::borrow::Cow;
+
 /// Appends the cleaned form of `raw` to `out`.
 ///
 /// The output is valid UTF-8 with no control character except `\t`; cleaning is
@@ -30,6 +32,59 @@ pub fn clean(raw: &[u8]) -> String {
 /// True if `text` contains nothing that cleaning would change.
 pub fn is_clean(text: &str) -> bool {
     text.chars().all(|c| clean_char(c) == c)
+}
+
+/// Telnet's "interpret as command" byte, which starts an in-band command (RFC 854).
+const IAC: u8 = 0xff;
+/// Subnegotiation begin and end: `IAC SB ... IAC SE`.
+const SB: u8 = 0xfa;
+const SE: u8 = 0xf0;
+/// Option negotiation: `IAC WILL|WONT|DO|DONT option`.
+const WILL: u8 = 0xfb;
+const DONT: u8 = 0xfe;
+
+/// Removes telnet's in-band commands from a line: a `telnet` client negotiates options
+/// (`IAC WILL/WONT/DO/DONT option`, `IAC SB ... IAC SE`, two-byte commands) inside the
+/// same byte stream as the text, and none of it is text. `IAC IAC` is a literal 0xFF.
+/// Borrowed unchanged when there is no 0xFF (the common case).
+pub fn strip_telnet_commands(raw: &[u8]) -> Cow<'_, [u8]> {
+    if !raw.contains(&IAC) {
+        return Cow::Borrowed(raw);
+    }
+    let mut out = Vec::with_capacity(raw.len());
+    let mut at = 0;
+    while at < raw.len() {
+        if raw[at] != IAC {
+            out.push(raw[at]);
+            at += 1;
+            continue;
+        }
+        at += match raw.get(at + 1) {
+            Some(&IAC) => {
+                out.push(IAC);
+                2
+            }
+            Some(&(WILL..=DONT)) => 3,
+            Some(&SB) => subnegotiation_len(&raw[at..]),
+            Some(_) => 2,
+            None => 1,
+        };
+    }
+    Cow::Owned(out)
+}
+
+/// The length of the `IAC SB ... IAC SE` at the start of `bytes` (all of it if unended);
+/// `IAC IAC` inside is an escaped 0xFF, not an end.
+fn subnegotiation_len(bytes: &[u8]) -> usize {
+    let mut at = 2;
+    while at + 1 < bytes.len() {
+        match (bytes[at], bytes[at + 1]) {
+            (IAC, SE) => return at + 2,
+            (IAC, IAC) => at += 2,
+            _ => at += 1,
+        }
+    }
+    bytes.len()
 }
 
 /// Returns the longest prefix of `text` of at most `max` bytes that ends on a character
@@ -151,6 +206,25 @@ mod tests {
         let cleaned = clean(&[0xff; 10]);
         assert_eq!(cleaned.len(), 30);
         assert_eq!(cut_to(&cleaned, 10), "\u{fffd}".repeat(3));
+    }
+
+    #[test]
+    fn telnet_commands_are_removed_and_text_kept() {
+        let cases: [(&[u8], &[u8]); 9] = [
+            (b"plain", b"plain"),
+            (b"\xff\xfb\x1f\xff\xfd\x03hello", b"hello"), // WILL NAWS, DO SGA
+            (b"a\xff\xf1b", b"ab"),                       // NOP
+            (b"a\xff\xffb", b"a\xffb"),                   // an escaped 0xFF
+            (b"\xff\xfa\x18\x00xterm\xff\xf0hi", b"hi"),  // SB TTYPE IS xterm SE
+            (b"\xff\xfa\x18\xff\xff\xff\xf0hi", b"hi"),   // IAC IAC inside SB
+            (b"\xff\xfa\x18 unended", b""),
+            (b"tail\xff", b"tail"),
+            (b"tail\xff\xfb", b"tail"), // a cut option negotiation
+        ];
+        for (raw, want) in cases {
+            assert_eq!(&*strip_telnet_commands(raw), want, "{raw:?}");
+        }
+        assert!(matches!(strip_telnet_commands(b"no iac"), Cow::Borrowed(_)));
     }
 
     #[test]

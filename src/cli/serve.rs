@@ -2,10 +2,12 @@
 
 use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
 use log::info;
-use mio_chat::fd_limit;
 use mio_chat::framing::{Framing, DEFAULT_MAX_MESSAGE, MAX_MESSAGE_LIMIT};
 use mio_chat::server::{self, Config, Server};
+use mio_chat::{fd_limit, password, tls};
 use std::net::{SocketAddr, ToSocketAddrs};
+use std::path::Path;
+use std::sync::Arc;
 use std::time::Duration;
 
 const USAGE: &str = "usage: mio-chat serve [ADDR] [options]\n\n\
@@ -60,11 +62,38 @@ const FLAGS: &[FlagSpec] = &[
         "BYTES",
         "splice a client's output for one loop turn instead of copying it from BYTES on; 0 turns it off (default 16384)",
     ),
+    (
+        "tls-cert",
+        "FILE",
+        "PEM certificate chain: connections that start with a TLS record are TLS (with --tls-key)",
+    ),
+    ("tls-key", "FILE", "PEM private key (PKCS#8, RSA or EC) for --tls-cert"),
+    (
+        "max-per-address",
+        "N",
+        "connections from one IP address; 0: no limit (default 32; loopback exempt)",
+    ),
+    (
+        "msg-rate",
+        "N",
+        "messages per second per client, bursts of 2N; 0: no limit (default 20; loopback exempt)",
+    ),
+    (
+        "password-file",
+        "FILE",
+        "clients must send /pass PASSWORD (the file's first line) before they are welcomed",
+    ),
 ];
 
 fn options() -> getopts::Options {
     let mut opts = options_with(FLAGS);
     opts.optflag("", "echo", "send clients their own chat lines back");
+    opts.optflag("", "require-tls", "refuse plain connections (needs --tls-cert)");
+    opts.optflag(
+        "",
+        "limit-loopback",
+        "apply --max-per-address and --msg-rate to loopback peers too",
+    );
     opts
 }
 
@@ -126,7 +155,42 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     config.keepalive = seconds(matches, "keepalive", server::DEFAULT_KEEPALIVE.as_secs_f64())?;
     config.idle_timeout = seconds(matches, "idle-timeout", 0.0)?;
     config.zero_copy_min = flag(matches, "zero-copy-min", server::zero_copy::DEFAULT_ZERO_COPY_MIN)?;
+    config.max_per_address = flag(matches, "max-per-address", server::DEFAULT_MAX_PER_ADDRESS)?;
+    config.msg_rate = flag(matches, "msg-rate", server::DEFAULT_MSG_RATE)?;
+    config.limit_loopback = matches.opt_present("limit-loopback");
+    config.tls = tls_from(matches)?;
+    config.require_tls = matches.opt_present("require-tls");
+    if config.require_tls && config.tls.is_none() {
+        return Err(Failure::Usage(
+            "--require-tls needs --tls-cert and --tls-key".to_string(),
+        ));
+    }
+    config.password = match matches.opt_str("password-file") {
+        Some(file) => Some(read_password(Path::new(&file))?),
+        None => None,
+    };
     Ok(config)
+}
+
+/// `--tls-cert` and `--tls-key`, both or neither; a file that cannot be used is a
+/// runtime error (exit 1) naming it.
+fn tls_from(matches: &getopts::Matches) -> Result<Option<Arc<rustls::ServerConfig>>, Failure> {
+    match (matches.opt_str("tls-cert"), matches.opt_str("tls-key")) {
+        (None, None) => Ok(None),
+        (Some(cert), Some(key)) => tls::server_config(Path::new(&cert), Path::new(&key))
+            .map(Some)
+            .map_err(Failure::Runtime),
+        (Some(_), None) => Err(Failure::Usage("--tls-cert needs --tls-key".to_string())),
+        (None, Some(_)) => Err(Failure::Usage("--tls-key needs --tls-cert".to_string())),
+    }
+}
+
+/// The password in `--password-file` (its first line).
+fn read_password(file: &Path) -> Result<String, Failure> {
+    let contents =
+        std::fs::read_to_string(file).map_err(|e| Failure::Runtime(format!("{}: {e}", file.display())))?;
+    password::from_file_contents(&contents)
+        .map_err(|why| Failure::Runtime(format!("{}: {why}", file.display())))
 }
 
 /// A duration flag in (fractional) seconds; 0 means "off" (`None`).

@@ -2,20 +2,50 @@
 //! its input not handled yet and its unwritten output.
 //!
 //! Life of a connection (see `docs/architecture.md`):
-//! `Detecting` (framing unknown, nothing sent) -> `Chatting` (in the chat) -> closed.
-//! A connection accepted over `--max-clients` is `rejecting`: once its framing is known it
-//! gets `! server full` and is closed. Connection code never removes itself: it reports
-//! what happened and the loop decides.
+//! connecting (transport or framing unknown, TLS handshake, or waiting for `/pass`; not
+//! in the chat) -> chatting -> closed. A connection that is `refused` (server full, too
+//! many from its address, plain where TLS is required) is told why once its framing is
+//! known, and closed. Connection code never removes itself: it reports what happened and
+//! the loop decides.
 
 use super::out_queue::{OutQueue, MAX_IOVECS};
+use super::rate::TokenBucket;
+use super::transport::{self, Fed, Sink, Transport, TLS_BUFFER_LIMIT};
 use super::zero_copy::{self, Spliced, TurnPages, ZeroCopy};
 use crate::fanout::Span;
 use crate::framing::{Decoder, Framing};
 use mio::net::TcpStream;
+use rustls::{ServerConfig, ServerConnection};
 use std::io::{self, IoSlice, Write};
+use std::net::IpAddr;
 use std::os::fd::{AsFd, AsRawFd};
 use std::rc::Rc;
+use std::sync::Arc;
 use std::time::Instant;
+
+/// Why a connection is turned away: it is told once its framing is known, then closed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// Over `--max-clients`.
+    ServerFull,
+    /// Over `--max-per-address` (the limit).
+    TooManyFromAddress(usize),
+    /// A plain connection to a server run with `--require-tls`.
+    RequiresTls,
+}
+
+impl Refusal {
+    /// What the client is told.
+    pub fn notice(self) -> String {
+        match self {
+            Refusal::ServerFull => "! server full".to_string(),
+            Refusal::TooManyFromAddress(limit) => {
+                format!("! too many connections from your address (limit {limit})")
+            }
+            Refusal::RequiresTls => "! this server requires TLS".to_string(),
+        }
+    }
+}
 
 /// What one connection used of this loop turn's per-connection budgets.
 #[derive(Debug, Default, Clone, Copy)]
@@ -42,8 +72,23 @@ pub struct Connection {
     pub serial: u64,
     /// `Some` once the framing is known.
     pub decoder: Option<Decoder>,
-    /// Accepted over `--max-clients`: to be told `! server full` and closed.
-    pub rejecting: bool,
+    /// Plain, TLS, or not known yet.
+    pub transport: Transport,
+    /// Set if the connection is to be told why it is turned away, then closed.
+    pub refusal: Option<Refusal>,
+    /// In the chat (welcomed): no longer connecting.
+    pub joined: bool,
+    /// Waiting for `/pass` (with `--password-file`): the wrong tries so far.
+    pub locked: Option<u8>,
+    /// Its address, when it counts against `--max-per-address`.
+    pub counted_address: Option<IpAddr>,
+    /// Its `--msg-rate` allowance, when the rate limit applies to it.
+    pub bucket: Option<TokenBucket>,
+    /// Over `--msg-rate`: not read again before its wake-up at this time.
+    pub throttled_until: Option<Instant>,
+    /// Silence decides "lines" only from this moment (`None`: not yet, a TLS handshake
+    /// is under way); the detection deadline is `--detect-ms` after it.
+    pub detect_after: Option<Instant>,
     /// Input read but not handled yet: an incomplete message, or whole messages left
     /// for the next turn when this one's budget ran out. Empty (and unallocated) most of
     /// the time, so idle connections hold no read buffer.
@@ -63,21 +108,80 @@ pub struct Connection {
 }
 
 impl Connection {
-    /// A freshly accepted connection whose framing is not known yet.
-    pub fn new(stream: TcpStream, serial: u64, rejecting: bool) -> Self {
+    /// A freshly accepted connection whose framing is not known yet; `transport` is
+    /// `Plain`, or `Undecided` when TLS is on.
+    pub fn new(stream: TcpStream, serial: u64, transport: Transport, now: Instant) -> Self {
         Connection {
             stream,
             serial,
             decoder: None,
-            rejecting,
+            transport,
+            refusal: None,
+            joined: false,
+            locked: None,
+            counted_address: None,
+            bucket: None,
+            throttled_until: None,
+            detect_after: Some(now),
             input: Vec::new(),
             used: TurnUse::default(),
             out: OutQueue::default(),
             wants_writable: false,
             closing: false,
             read_again: false,
-            last_input: Instant::now(),
+            last_input: now,
         }
+    }
+
+    /// Where output to this connection is written (through its TLS session, if any).
+    pub fn sink(&mut self) -> Sink<'_> {
+        sink_of(&mut self.transport, &mut self.stream)
+    }
+
+    /// Writes what is queued, through the transport; returns bytes taken.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn write_queued(&mut self) -> io::Result<usize> {
+        let mut sink = sink_of(&mut self.transport, &mut self.stream);
+        self.out.write_to(&mut sink)
+    }
+
+    /// Writes what the TLS session holds (a handshake message, records it could not send
+    /// earlier); nothing to do for a plain connection.
+    ///
+    /// # Errors
+    /// The socket failed.
+    pub fn flush_tls(&mut self) -> io::Result<()> {
+        if let Transport::Tls(session) = &mut self.transport {
+            transport::flush(session, &mut self.stream)?;
+        }
+        Ok(())
+    }
+
+    /// True if output is waiting: in the queue, or in the TLS session.
+    pub fn has_output(&self) -> bool {
+        !self.out.is_empty() || matches!(&self.transport, Transport::Tls(s) if s.wants_write())
+    }
+
+    /// Memory its unsent output keeps alive, what `--max-backlog` is checked against:
+    /// the queue's charge, plus the TLS session's buffer while it holds anything.
+    pub fn held_output(&self) -> usize {
+        let in_session = match &self.transport {
+            Transport::Tls(session) if session.wants_write() => TLS_BUFFER_LIMIT,
+            _ => 0,
+        };
+        self.out.held_bytes() + in_session
+    }
+
+    /// True for a plain connection (what zero-copy sends need).
+    pub fn is_plain(&self) -> bool {
+        matches!(self.transport, Transport::Plain)
+    }
+
+    /// True for a TLS connection whose handshake is not finished.
+    pub fn tls_handshaking(&self) -> bool {
+        matches!(&self.transport, Transport::Tls(s) if s.is_handshaking())
     }
 
     /// The framing, once known.
@@ -114,6 +218,47 @@ impl Connection {
         recv_appending(&self.stream, buf, max.min(READ_CHUNK))
     }
 
+    /// Makes this a TLS connection: what it sent so far (held as input) is the start of
+    /// the session's ciphertext, and the plaintext it yields becomes the held input.
+    ///
+    /// # Errors
+    /// What it sent is not a valid TLS start, or the socket failed sending the reply.
+    pub fn start_tls(&mut self, config: Arc<ServerConfig>) -> io::Result<Fed> {
+        let mut session = ServerConnection::new(config).map_err(io::Error::other)?;
+        session.set_buffer_limit(Some(TLS_BUFFER_LIMIT));
+        let cipher = std::mem::take(&mut self.input);
+        let fed = transport::decrypt_into(&mut session, &cipher, &mut self.input);
+        let flushed = transport::flush(&mut session, &mut self.stream);
+        self.transport = Transport::Tls(Box::new(session));
+        let fed = fed?;
+        flushed?;
+        Ok(fed)
+    }
+
+    /// One `recv` of at most `max` bytes of ciphertext into `scratch`, decrypted into the
+    /// held input; the session's replies (handshake, alerts) are sent at once.
+    /// `Ok(None)` is EOF (or the peer's close_notify); else the bytes read.
+    ///
+    /// # Errors
+    /// Whatever `recv` reports (`WouldBlock` included), or a TLS error.
+    pub fn recv_tls(&mut self, scratch: &mut Vec<u8>, max: usize) -> io::Result<Option<usize>> {
+        let Transport::Tls(session) = &mut self.transport else {
+            return Err(io::Error::other("not a TLS connection"));
+        };
+        scratch.clear();
+        let n = recv_appending(&self.stream, scratch, max.min(READ_CHUNK))?;
+        if n == 0 {
+            return Ok(None);
+        }
+        let fed = transport::decrypt_into(session, scratch, &mut self.input);
+        scratch.clear();
+        let flushed = transport::flush(session, &mut self.stream);
+        match fed? {
+            Fed::Closed => Ok(None),
+            Fed::Open => flushed.map(|_| Some(n)),
+        }
+    }
+
     /// Sends this turn's output: `spans` of `source`. Written at once if nothing is
     /// queued before it. What the socket does not take is queued: as references into
     /// the turn's shared buffer (made by `shared` only if needed) when it is most of the
@@ -132,8 +277,9 @@ impl Connection {
         let mut next = 0; // first span not fully written
         let mut offset = 0; // bytes of spans[next] already written
         if self.out.is_empty() {
+            let mut sink = sink_of(&mut self.transport, &mut self.stream);
             while next < spans.len() {
-                let (n, took_all) = match source.write(&mut self.stream, &spans[next..], offset) {
+                let (n, took_all) = match source.write(&mut sink, &spans[next..], offset) {
                     Ok(result) => result,
                     Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                     Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -211,23 +357,31 @@ impl TurnSource<'_> {
 
     /// One `write`/`writev` (or one splice) of `spans`, the first from `offset` on.
     /// Returns the bytes written and whether that was all that was offered.
-    fn write(&mut self, stream: &mut TcpStream, spans: &[Span], offset: usize) -> io::Result<(usize, bool)> {
+    fn write(&mut self, sink: &mut Sink<'_>, spans: &[Span], offset: usize) -> io::Result<(usize, bool)> {
         let offered = |count: usize| -> usize {
             spans.iter().take(count).map(|s| s.end - s.start).sum::<usize>() - offset
         };
-        if let TurnSource::Splice { pages, zero_copy, .. } = self {
+        // Only a plain socket can be spliced to: TLS output is encrypted per recipient.
+        if let (TurnSource::Splice { pages, zero_copy, .. }, Sink::Plain(stream)) = (&mut *self, &mut *sink) {
             if let Spliced::Bytes(n) = zero_copy.send(stream.as_fd(), pages, spans, offset)? {
                 return Ok((n, n == offered(zero_copy::MAX_SPANS)));
             }
         }
-        let (TurnSource::Copy(arena) | TurnSource::Splice { arena, .. }) = self;
-        let n = write_spans(stream, arena, spans, offset)?;
+        let n = write_spans(sink, self.arena(), spans, offset)?;
         Ok((n, n == offered(MAX_IOVECS)))
     }
 }
 
 /// Bytes asked of the kernel per `recv` call.
 pub const READ_CHUNK: usize = 64 * 1024;
+
+/// The sink for a connection's transport and socket (borrowed apart from its queue).
+fn sink_of<'a>(transport: &'a mut Transport, stream: &'a mut TcpStream) -> Sink<'a> {
+    match transport {
+        Transport::Tls(session) => Sink::Tls(session, stream),
+        Transport::Plain | Transport::Undecided => Sink::Plain(stream),
+    }
+}
 
 /// One `recv` of at most `max` bytes straight into `buf`'s spare capacity, appended.
 /// Unlike `Read::read` into a resized `Vec`, nothing is zero-filled first: a 100-byte

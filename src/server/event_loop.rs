@@ -15,21 +15,22 @@ use super::connection::Connection;
 use super::listener;
 use super::zero_copy::ZeroCopy;
 use super::Config;
-use crate::chat::{Chat, ChatConfig, Outbox};
+use crate::chat::{Chat, ChatConfig};
 use crate::fanout::Fanout;
-use crate::framing::{self, Framing};
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use slab::Slab;
-use std::collections::VecDeque;
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod accept;
+mod handshake;
 mod input;
 mod timers;
 mod turn;
@@ -109,8 +110,13 @@ pub struct Server {
     read_again: Vec<usize>,
     /// Connections to remove at the end of this turn.
     to_close: Vec<(usize, CloseReason)>,
-    /// Connections accepted over `--max-clients`, awaiting their `! server full`.
+    /// Connections to be refused (server full, too many from one address, not TLS),
+    /// awaiting their notice.
     rejecting: usize,
+    /// Connections counted per IP address, for `--max-per-address`.
+    per_address: HashMap<IpAddr, usize>,
+    /// Connections over `--msg-rate`, to be read again when their next token is due.
+    rate_wakeups: BinaryHeap<Reverse<(Instant, usize, u64)>>,
     next_serial: u64,
     /// While out of file descriptors: when to try accepting again, and the next delay.
     accept_retry: Option<(Instant, Duration)>,
@@ -178,6 +184,8 @@ impl Server {
             read_again: Vec::new(),
             to_close: Vec::new(),
             rejecting: 0,
+            per_address: HashMap::new(),
+            rate_wakeups: BinaryHeap::new(),
             next_serial: 0,
             accept_retry: None,
             out_of_fds_logged: false,
@@ -245,26 +253,12 @@ impl Server {
         }
     }
 
-    /// The framing is known: the client joins the chat (or is told the server is full).
-    fn start_chat(&mut self, key: usize, framing: Framing) {
-        self.connecting -= 1;
-        let conn = &mut self.conns[key];
-        conn.decoder = Some(framing::Decoder::new(framing, self.config.max_message));
-        self.fanout.add_recipient(key, framing);
-        if conn.rejecting {
-            self.fanout.to_client(key, "! server full");
-            self.close(key, CloseReason::Requested);
-        } else {
-            self.chat.connect(key, &mut self.fanout);
-        }
-    }
-
     /// WRITABLE: writes queued output; drops WRITABLE interest once it is all out.
     fn write_to_client(&mut self, key: usize) {
         let Some(conn) = self.conns.get_mut(key) else {
             return;
         };
-        match conn.out.write_to(&mut conn.stream) {
+        match conn.flush_tls().and_then(|()| conn.write_queued()) {
             Ok(n) => self.counters.bytes_out += n as u64,
             Err(e) => {
                 debug!("write to connection {key}: {e}");
@@ -315,8 +309,7 @@ impl Server {
     /// that closing it is not a reset that destroys the last notice.
     fn close_all_for_exit(&mut self) {
         for (_, conn) in &mut self.conns {
-            let _ = conn.out.write_to(&mut conn.stream);
-            let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+            turn::write_last_and_shut(conn);
         }
         let deadline = Instant::now() + EXIT_DRAIN;
         loop {

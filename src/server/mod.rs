@@ -10,10 +10,13 @@ pub mod event_loop;
 pub mod listener;
 pub mod memory;
 pub mod out_queue;
+pub mod rate;
+pub mod transport;
 pub mod zero_copy;
 
 use crate::framing::{Framing, DEFAULT_MAX_MESSAGE};
 use std::net::SocketAddr;
+use std::sync::Arc;
 use std::time::Duration;
 
 pub use event_loop::Server;
@@ -30,6 +33,10 @@ pub const DEFAULT_KEEPALIVE: Duration = Duration::from_secs(60);
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 /// The default `--handshake-timeout`.
 pub const DEFAULT_HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(10);
+/// The default `--max-per-address`.
+pub const DEFAULT_MAX_PER_ADDRESS: usize = 32;
+/// The default `--msg-rate`.
+pub const DEFAULT_MSG_RATE: u32 = 20;
 
 /// Everything `mio-chat serve` can be told.
 #[derive(Debug, Clone)]
@@ -60,6 +67,18 @@ pub struct Config {
     /// A recipient's output for one turn is spliced, not copied, from this many bytes
     /// on; 0 turns zero-copy sends off.
     pub zero_copy_min: usize,
+    /// With a certificate and key: connections that start with a TLS record are TLS.
+    pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// Refuse plain connections (`! this server requires TLS`).
+    pub require_tls: bool,
+    /// Connections from one IP address; 0: no limit.
+    pub max_per_address: usize,
+    /// Messages per second per client (bursts of twice as many); 0: no limit.
+    pub msg_rate: u32,
+    /// Apply the per-address and rate limits to loopback peers too.
+    pub limit_loopback: bool,
+    /// Clients must send `/pass PASSWORD` before they are welcomed.
+    pub password: Option<String>,
 }
 
 impl Config {
@@ -78,6 +97,12 @@ impl Config {
             keepalive: Some(DEFAULT_KEEPALIVE),
             idle_timeout: None,
             zero_copy_min: zero_copy::DEFAULT_ZERO_COPY_MIN,
+            tls: None,
+            require_tls: false,
+            max_per_address: DEFAULT_MAX_PER_ADDRESS,
+            msg_rate: DEFAULT_MSG_RATE,
+            limit_loopback: false,
+            password: None,
         }
     }
 }

@@ -1,13 +1,15 @@
 //! Accepting connections, and pausing when file descriptors run out.
 
 use super::{Server, ACCEPT_BACKOFF_MAX, ACCEPT_BACKOFF_MIN, MAX_REJECTING};
-use crate::server::connection::Connection;
+use crate::server::connection::{Connection, Refusal};
 use crate::server::listener;
+use crate::server::rate::TokenBucket;
+use crate::server::transport::Transport;
 use log::{debug, info, warn};
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::io;
-use std::net::SocketAddr;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Instant;
 
 impl Server {
@@ -34,11 +36,13 @@ impl Server {
         }
     }
 
-    /// Registers a new connection; over `--max-clients` it is only kept to be refused.
+    /// Registers a new connection; over `--max-clients` or `--max-per-address` it is only
+    /// kept to be refused.
     fn admit(&mut self, mut stream: TcpStream, peer: SocketAddr) {
-        let active = self.conns.len() - self.rejecting;
-        let rejecting = active >= self.config.max_clients;
-        if rejecting && self.rejecting >= MAX_REJECTING {
+        let address = peer.ip().to_canonical();
+        let limited = self.config.limit_loopback || !address.is_loopback();
+        let refusal = self.refusal_for(address, limited);
+        if refusal.is_some() && self.rejecting >= MAX_REJECTING {
             return; // dropping the stream closes it: no room even to say why
         }
         if let Err(e) = listener::tune_accepted(&stream, self.config.keepalive) {
@@ -55,15 +59,33 @@ impl Server {
             return;
         }
         self.next_serial += 1;
-        entry.insert(Connection::new(stream, self.next_serial, rejecting));
-        self.rejecting += usize::from(rejecting);
+        let now = Instant::now();
+        let transport = match self.config.tls {
+            Some(_) => Transport::Undecided,
+            None => Transport::Plain,
+        };
+        let conn = entry.insert(Connection::new(stream, self.next_serial, transport, now));
+        conn.refusal = refusal;
+        self.rejecting += usize::from(refusal.is_some());
         self.connecting += 1;
+        if refusal.is_none() && limited {
+            if self.config.max_per_address > 0 {
+                conn.counted_address = Some(address);
+                *self.per_address.entry(address).or_default() += 1;
+            }
+            if self.config.msg_rate > 0 {
+                conn.bucket = Some(TokenBucket::full(self.config.msg_rate, now));
+            }
+        }
         debug!(
             "connection {key} from {peer} opened{}",
-            if rejecting { " (server full)" } else { "" }
+            match refusal {
+                Some(refusal) => format!(" (refused: {})", refusal.notice()),
+                None => String::new(),
+            }
         );
         match self.config.framing {
-            Some(framing) => self.start_chat(key, framing),
+            Some(framing) => self.framing_known(key, framing),
             None => {
                 let now = Instant::now();
                 self.detect_deadlines
@@ -73,6 +95,20 @@ impl Server {
                         .push_back((now + timeout, key, self.next_serial));
                 }
             }
+        }
+    }
+
+    /// Why a new connection from `address` must be refused, if it must.
+    fn refusal_for(&self, address: IpAddr, limited: bool) -> Option<Refusal> {
+        let active = self.conns.len() - self.rejecting;
+        let per_address = self.per_address.get(&address).copied().unwrap_or(0);
+        let limit = self.config.max_per_address;
+        if active >= self.config.max_clients {
+            Some(Refusal::ServerFull)
+        } else if limited && limit > 0 && per_address >= limit {
+            Some(Refusal::TooManyFromAddress(limit))
+        } else {
+            None
         }
     }
 

@@ -14,9 +14,12 @@ use super::turn::drop_slow_client;
 use super::{CloseReason, Server};
 use crate::chat::{Outbox, ServerCounters};
 use crate::framing::{self, Decoded, Framing};
+use crate::server::transport::Transport;
 use crate::text;
 use log::{debug, info};
+use std::cmp::Reverse;
 use std::io;
+use std::time::Duration;
 
 /// Fresh bytes read from one connection per turn, so a flooder cannot starve the rest.
 pub(super) const READ_BUDGET: usize = 256 * 1024;
@@ -39,6 +42,8 @@ enum Progress {
     NeedMore,
     /// A budget ran out: what is held (and what waits in the socket) is for next turn.
     Paused,
+    /// Over `--msg-rate`: what is held (and what waits in the socket) waits this long.
+    Throttled(Duration),
     /// The connection is closing.
     Stopped,
 }
@@ -47,6 +52,8 @@ enum Progress {
 enum Allowance {
     Go,
     Pause,
+    /// Over its message rate: no message until the next token, this long from now.
+    Throttled(Duration),
     /// Its queued output plus its replies this turn, which pass `--max-backlog`.
     TooSlow(usize),
 }
@@ -54,8 +61,12 @@ enum Allowance {
 impl Server {
     /// Reads what a client sent and handles its messages, within this turn's budgets.
     pub(super) fn read_from_client(&mut self, key: usize) {
-        if self.conns.get(key).is_none_or(|c| c.closing) {
-            return;
+        if self
+            .conns
+            .get(key)
+            .is_none_or(|c| c.closing || c.throttled_until.is_some())
+        {
+            return; // a throttled connection is read again at its wake-up
         }
         if self.shutdown_deadline.is_some() {
             return self.discard_input(key);
@@ -69,6 +80,7 @@ impl Server {
             match self.handle_held_input(key) {
                 Progress::NeedMore => {}
                 Progress::Paused => return self.read_next_turn(key),
+                Progress::Throttled(wait) => return self.read_after(key, wait),
                 Progress::Stopped => return,
             }
             let turn = self.turn;
@@ -76,13 +88,19 @@ impl Server {
             if left == 0 {
                 return self.read_next_turn(key);
             }
+            let was_handshaking = self.conns[key].tls_handshaking();
             match self.read_chunk(key, left) {
-                Ok(0) => return self.end_of_input(key),
-                Ok(n) => {
+                Ok(None) => return self.end_of_input(key),
+                Ok(Some(n)) => {
                     let conn = &mut self.conns[key];
                     conn.used_in(turn).bytes_read += n;
                     if self.config.idle_timeout.is_some() {
                         conn.last_input = self.turn_started;
+                    }
+                    self.note_handshake_progress(key, was_handshaking);
+                    if let Err(e) = self.decide_transport(key) {
+                        debug!("connection {key}: {e}");
+                        return self.close(key, CloseReason::Error);
                     }
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -95,23 +113,31 @@ impl Server {
         }
     }
 
-    /// One `recv` appended to the connection's held input. A connection holding nothing
-    /// reads straight into the loop's shared buffer (lent to it until the end of this
-    /// read); one holding an unfinished message gets only the new bytes copied in, so
-    /// its buffer grows with what it holds, not by a read's worth each time.
-    fn read_chunk(&mut self, key: usize, max: usize) -> io::Result<usize> {
+    /// One `recv` appended to the connection's held input (decrypted, for TLS); `None`
+    /// at end of input. A plain connection holding nothing reads straight into the
+    /// loop's shared buffer (lent to it until the end of this read); one holding an
+    /// unfinished message gets only the new bytes copied in, so its buffer grows with
+    /// what it holds, not by a read's worth each time.
+    fn read_chunk(&mut self, key: usize, max: usize) -> io::Result<Option<usize>> {
         let conn = &mut self.conns[key];
-        if conn.input.is_empty() && self.read_buf_lent_to.is_none() {
+        let plain = match conn.transport {
+            Transport::Tls(_) => return conn.recv_tls(&mut self.read_buf, max),
+            Transport::Plain => true,
+            Transport::Undecided => false,
+        };
+        if plain && conn.input.is_empty() && self.read_buf_lent_to.is_none() {
             std::mem::swap(&mut conn.input, &mut self.read_buf);
             self.read_buf_lent_to = Some(key);
         }
-        if self.read_buf_lent_to == Some(key) {
-            return conn.recv_into_input(max);
-        }
-        let read = conn.recv_into(&mut self.read_buf, max);
-        conn.input.extend_from_slice(&self.read_buf);
-        self.read_buf.clear(); // it is lent out empty, or what it held would come first
-        read
+        let read = if self.read_buf_lent_to == Some(key) {
+            conn.recv_into_input(max)
+        } else {
+            let read = conn.recv_into(&mut self.read_buf, max);
+            conn.input.extend_from_slice(&self.read_buf);
+            self.read_buf.clear(); // it is lent out empty, or what it held would come first
+            read
+        };
+        read.map(|n| Some(n).filter(|&n| n > 0))
     }
 
     /// Takes the shared read buffer back; what the connection still holds (usually an
@@ -152,15 +178,27 @@ impl Server {
         }
     }
 
+    /// Over its message rate: the connection is left alone (its socket unread, TCP
+    /// pushing back) until its next token is due.
+    fn read_after(&mut self, key: usize, wait: Duration) {
+        let conn = &mut self.conns[key];
+        let at = self.turn_started + wait;
+        conn.throttled_until = Some(at);
+        self.rate_wakeups.push(Reverse((at, key, conn.serial)));
+    }
+
     /// The client closed its side. Held bytes that end without a newline are a last
     /// line (`printf hi | nc -N` sends just that), also from a connection whose framing
-    /// was not known yet.
+    /// was not known yet; one that sent nothing at all (`nc -N host port < /dev/null`)
+    /// is a line client too, and gets its welcome before the close.
     fn end_of_input(&mut self, key: usize) {
         let conn = &self.conns[key];
+        let tls_unfinished = matches!(conn.transport, Transport::Tls(_)) && conn.input.is_empty();
+        if !conn.closing && conn.decoder.is_none() && !tls_unfinished {
+            self.decide_lines_now(key);
+        }
+        let conn = &self.conns[key];
         if !conn.closing && !conn.input.is_empty() {
-            if conn.decoder.is_none() {
-                self.start_chat(key, Framing::Lines);
-            }
             let conn = &mut self.conns[key];
             if conn.framing() == Some(Framing::Lines) && !conn.closing {
                 let mut last = std::mem::take(&mut conn.input);
@@ -196,9 +234,12 @@ impl Server {
     /// Detects the framing if needed, then decodes and handles whole messages while the
     /// budgets allow (`budgeted`) or all of them. Returns how many bytes were used.
     fn process_input(&mut self, key: usize, input: &[u8], budgeted: bool) -> (usize, Progress) {
+        if matches!(self.conns[key].transport, Transport::Undecided) {
+            return (0, Progress::NeedMore); // plain or TLS is decided first
+        }
         if self.conns[key].decoder.is_none() {
             match framing::detect(input) {
-                Some(framing) => self.start_chat(key, framing),
+                Some(framing) => self.framing_known(key, framing),
                 None => return (0, Progress::NeedMore),
             }
         }
@@ -211,6 +252,7 @@ impl Server {
                 match self.input_allowance(key) {
                     Allowance::Go => {}
                     Allowance::Pause => return (at, Progress::Paused),
+                    Allowance::Throttled(wait) => return (at, Progress::Throttled(wait)),
                     Allowance::TooSlow(held) => {
                         self.drop_too_slow(key, held);
                         return (input.len(), Progress::Stopped);
@@ -227,6 +269,9 @@ impl Server {
                 Ok((item, used)) => {
                     at += used;
                     conn.used_in(turn).messages += 1;
+                    if let Some(bucket) = conn.bucket.as_mut() {
+                        bucket.spend();
+                    }
                     let before = (self.fanout.span_count(), self.fanout.direct_bytes(key));
                     self.handle_item(key, item);
                     let used = self.conns[key].used_in(turn);
@@ -250,9 +295,19 @@ impl Server {
     fn input_allowance(&mut self, key: usize) -> Allowance {
         let conn = &mut self.conns[key];
         let used = *conn.used_in(self.turn);
-        let held = conn.out.held_bytes() + used.replies;
+        let held = conn.held_output() + used.replies;
         if held > self.config.max_backlog {
             return Allowance::TooSlow(held);
+        }
+        let rate = self.config.msg_rate;
+        if let Some(bucket) = conn.bucket.as_mut() {
+            if let Err(wait) = bucket.ready(rate, self.turn_started) {
+                if bucket.warn_once() {
+                    let text = format!("! slow down: at most {rate} messages per second");
+                    self.fanout.to_client(key, &text);
+                }
+                return Allowance::Throttled(wait);
+            }
         }
         if used.messages == 0 {
             return Allowance::Go; // every connection gets one message a turn
@@ -283,9 +338,17 @@ impl Server {
         match item {
             Decoded::Message(raw) => {
                 self.counters.messages_in += 1;
+                let raw = match self.conns[key].framing() {
+                    Some(Framing::Lines) => text::strip_telnet_commands(raw),
+                    _ => raw.into(),
+                };
                 self.text_buf.clear();
-                text::clean_into(raw, &mut self.text_buf);
+                text::clean_into(&raw, &mut self.text_buf);
                 let text = text::cut_to(&self.text_buf, self.config.max_message);
+                if self.conns[key].locked.is_some() {
+                    let text = text.to_string();
+                    return self.pass_the_gate(key, &text);
+                }
                 let counters = ServerCounters {
                     uptime: self.turn_started.duration_since(self.started),
                     connecting: self.connecting,

@@ -3,11 +3,11 @@
 
 use super::{CloseReason, Server};
 use crate::chat::Outbox;
-use crate::framing::Framing;
 use crate::server::connection::{Connection, READ_CHUNK};
 use crate::server::memory;
 use log::{debug, info};
 use slab::Slab;
+use std::cmp::Reverse;
 use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
@@ -21,6 +21,7 @@ impl Server {
         let deadlines = [
             self.detect_deadlines.front().map(|d| d.0),
             self.handshake_deadlines.front().map(|d| d.0),
+            self.rate_wakeups.peek().map(|r| r.0 .0),
             self.accept_retry.map(|r| r.0),
             self.next_stats_log,
             self.next_idle_sweep,
@@ -37,12 +38,22 @@ impl Server {
     /// Timers: silent connections become lines, accept retries, the stats line.
     pub(super) fn fire_timers(&mut self, now: Instant) {
         while let Some(key) = due(&mut self.detect_deadlines, now, &self.conns) {
-            self.detect_timed_out(key);
+            self.detect_timed_out(key, now);
         }
         while let Some(key) = due(&mut self.handshake_deadlines, now, &self.conns) {
-            if self.conns[key].decoder.is_none() && !self.conns[key].closing {
-                debug!("connection {key}: framing still unknown, closing it");
+            if !self.conns[key].joined && !self.conns[key].closing {
+                debug!("connection {key}: not in the chat after the handshake timeout, closing it");
                 self.close(key, CloseReason::HandshakeTimeout);
+            }
+        }
+        while let Some(&Reverse((at, key, serial))) = self.rate_wakeups.peek() {
+            if at > now {
+                break;
+            }
+            self.rate_wakeups.pop();
+            if let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial) {
+                conn.throttled_until = None;
+                self.read_from_client(key);
             }
         }
         self.retry_accept(now);
@@ -70,24 +81,6 @@ impl Server {
         self.longest_turn = Duration::ZERO;
     }
 
-    /// A connection's detection time is up. Its first bytes may have arrived while a
-    /// long turn kept us from polling, so the socket is read before deciding: only a
-    /// connection that really sent nothing becomes lines. Bytes that do not decide yet
-    /// (1-3 bytes, no newline: a frame header may be dribbling in) are waited for until
-    /// `--handshake-timeout`; a rejected client becomes lines at once, to be told so.
-    fn detect_timed_out(&mut self, key: usize) {
-        let undecided = |c: &Connection| c.decoder.is_none() && !c.closing;
-        if self.conns.get(key).is_some_and(undecided) {
-            self.read_from_client(key);
-        }
-        let Some(conn) = self.conns.get(key).filter(|c| undecided(c)) else {
-            return;
-        };
-        if conn.input.is_empty() || conn.rejecting {
-            self.start_chat(key, Framing::Lines);
-        }
-    }
-
     /// `--idle-timeout`: closes connections that sent nothing for that long. A sweep
     /// over all connections every quarter timeout is cheaper than a timer per read.
     fn close_idle_clients(&mut self, now: Instant) {
@@ -105,9 +98,7 @@ impl Server {
             .map(|(key, _)| key)
             .collect();
         for key in idle {
-            if self.conns[key].decoder.is_none() {
-                self.start_chat(key, Framing::Lines); // an error needs a framing to be sent in
-            }
+            self.decide_lines_now(key); // an error needs a framing to be sent in
             self.fanout.to_client(key, IDLE_TIMEOUT_NOTICE);
             self.close(key, CloseReason::IdleTimeout);
         }

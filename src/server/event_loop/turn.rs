@@ -4,6 +4,7 @@
 use super::{CloseReason, Server, ACCEPT_BACKOFF_MIN};
 use crate::framing::Framing;
 use crate::server::connection::{Connection, TurnSource};
+use crate::server::transport::Transport;
 use crate::server::zero_copy::TurnPages;
 use log::{debug, info, warn};
 use mio::{Interest, Registry, Token};
@@ -46,7 +47,13 @@ impl Server {
             };
             let fanout = &self.fanout;
             let arena = fanout.arena(framing);
-            let mut source = match self.zero_copy.as_mut().filter(|z| z.worth_it(spans)) {
+            // A TLS recipient's output is encrypted for it alone: copied, never spliced.
+            let zero_copy = if conn.is_plain() {
+                self.zero_copy.as_mut()
+            } else {
+                None
+            };
+            let mut source = match zero_copy.filter(|z| z.worth_it(spans)) {
                 Some(zero_copy) => {
                     match pages[framing.index()].get_or_insert_with(|| TurnPages::copy_of(arena)) {
                         Ok(pages) => TurnSource::Splice {
@@ -67,7 +74,7 @@ impl Server {
                     continue;
                 }
             }
-            let queued = conn.out.held_bytes();
+            let queued = conn.held_output();
             if queued > self.config.max_backlog && !conn.closing {
                 drop_slow_client(conn, framing, queued);
                 self.counters.slow_dropped += 1;
@@ -80,19 +87,29 @@ impl Server {
         failed
     }
 
+    /// One connection from `address` fewer, for `--max-per-address`.
+    fn forget_address(&mut self, address: std::net::IpAddr) {
+        if let Some(count) = self.per_address.get_mut(&address) {
+            *count -= 1;
+            if *count == 0 {
+                self.per_address.remove(&address);
+            }
+        }
+    }
+
     /// Removes the connections closed this turn, after one last try at their output.
     fn remove_closed(&mut self) {
         for (key, reason) in std::mem::take(&mut self.to_close) {
             let Some(mut conn) = self.conns.try_remove(key) else {
                 continue;
             };
-            self.rejecting -= usize::from(conn.rejecting);
-            self.connecting -= usize::from(conn.decoder.is_none());
-            self.fanout.remove_recipient(key);
-            if let Ok(n) = conn.out.write_to(&mut conn.stream) {
-                self.counters.bytes_out += n as u64;
+            self.rejecting -= usize::from(conn.refusal.is_some());
+            self.connecting -= usize::from(!conn.joined);
+            if let Some(address) = conn.counted_address {
+                self.forget_address(address);
             }
-            let _ = conn.stream.shutdown(Shutdown::Write);
+            self.fanout.remove_recipient(key);
+            self.counters.bytes_out += write_last_and_shut(&mut conn) as u64;
             drain_input(&mut conn, &mut self.read_buf);
             if let Err(e) = self.poll.registry().deregister(&mut conn.stream) {
                 debug!("deregister connection {key}: {e}");
@@ -106,9 +123,21 @@ impl Server {
     }
 }
 
-/// Registers WRITABLE interest exactly while the connection has output queued.
+/// A closing connection's last try at its output (best effort), its TLS close_notify,
+/// then FIN; returns the bytes written.
+pub(super) fn write_last_and_shut(conn: &mut Connection) -> usize {
+    let written = conn.write_queued().unwrap_or(0);
+    if let Transport::Tls(session) = &mut conn.transport {
+        session.send_close_notify();
+    }
+    let _ = conn.flush_tls();
+    let _ = conn.stream.shutdown(Shutdown::Write);
+    written
+}
+
+/// Registers WRITABLE interest exactly while the connection has output waiting.
 pub(super) fn set_write_interest(registry: &Registry, conn: &mut Connection, key: usize) {
-    let wants = !conn.out.is_empty();
+    let wants = conn.has_output();
     if wants == conn.wants_writable {
         return;
     }
@@ -129,7 +158,7 @@ pub(super) fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: 
     let mut last = conn.out.drop_all(framing);
     let notice = format!("! disconnected: too slow ({queued} bytes queued)");
     framing.encode_into(notice.as_bytes(), &mut last);
-    let _ = conn.stream.write(&last);
+    let _ = conn.sink().write(&last);
 }
 
 /// Reads and discards what the peer already sent, up to a bound; returns the bytes read.
