@@ -153,12 +153,14 @@ pub enum Framing {
     Lines,
 }
 
-/// A blocking test client with a read timeout.
+/// A blocking test client with a read timeout, plain or TLS.
 pub struct Client {
     /// The socket, for tests that need raw access.
     pub stream: TcpStream,
     framing: Framing,
     inbox: Vec<u8>,
+    /// The TLS session, for a TLS client: everything goes through it.
+    tls: Option<Box<rustls::ClientConnection>>,
 }
 
 impl Client {
@@ -170,6 +172,31 @@ impl Client {
             stream,
             framing,
             inbox: Vec::new(),
+            tls: None,
+        }
+    }
+
+    /// Connects over TLS, trusting the CA certificate in `ca` and verifying the name
+    /// `localhost`, without sending anything yet (the handshake runs with the first
+    /// write or read).
+    pub fn connect_tls(addr: SocketAddr, framing: Framing, ca: &std::path::Path) -> Client {
+        let config = mio_chat::tls::client_config(Some(ca), false).expect("client config");
+        let name = mio_chat::tls::server_name("localhost").unwrap();
+        let session = rustls::ClientConnection::new(config, name).expect("TLS session");
+        let mut client = Client::connect(addr, framing);
+        client.tls = Some(Box::new(session));
+        client
+    }
+
+    /// The TLS session, for a TLS client.
+    pub fn tls_session(&mut self) -> Option<&mut rustls::ClientConnection> {
+        self.tls.as_deref_mut()
+    }
+
+    fn read_some(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        match &mut self.tls {
+            Some(tls) => rustls::Stream::new(tls.as_mut(), &mut self.stream).read(buf),
+            None => self.stream.read(buf),
         }
     }
 
@@ -179,9 +206,13 @@ impl Client {
         self.send_raw(&bytes);
     }
 
-    /// Writes raw bytes.
+    /// Writes raw bytes (through the TLS session, for a TLS client).
     pub fn send_raw(&mut self, bytes: &[u8]) {
-        self.stream.write_all(bytes).expect("write");
+        match &mut self.tls {
+            Some(tls) => rustls::Stream::new(tls.as_mut(), &mut self.stream).write_all(bytes),
+            None => self.stream.write_all(bytes),
+        }
+        .expect("write");
     }
 
     /// The next message, or `None` on EOF. Panics after `PATIENCE` with nothing.
@@ -203,11 +234,13 @@ impl Client {
             }
             self.stream.set_read_timeout(Some(left)).unwrap();
             let mut buf = [0u8; 64 * 1024];
-            match self.stream.read(&mut buf) {
+            match self.read_some(&mut buf) {
                 Ok(0) => return Some(None),
                 Ok(n) => self.inbox.extend_from_slice(&buf[..n]),
                 Err(e) if matches!(e.kind(), ErrorKind::WouldBlock | ErrorKind::TimedOut) => return None,
-                Err(e) if e.kind() == ErrorKind::ConnectionReset => return Some(None),
+                Err(e) if matches!(e.kind(), ErrorKind::ConnectionReset | ErrorKind::UnexpectedEof) => {
+                    return Some(None)
+                }
                 Err(e) => panic!("read: {e}"),
             }
         }
@@ -431,6 +464,7 @@ impl Client {
             stream,
             framing,
             inbox: Vec::new(),
+            tls: None,
         }
     }
 
@@ -472,7 +506,7 @@ impl Client {
             let left = deadline.saturating_duration_since(Instant::now());
             assert!(!left.is_zero(), "no EOF within {PATIENCE:?}");
             self.stream.set_read_timeout(Some(left)).unwrap();
-            match self.stream.read(&mut buf) {
+            match self.read_some(&mut buf) {
                 Ok(0) => return bytes,
                 Ok(n) => bytes.extend_from_slice(&buf[..n]),
                 Err(e) if e.kind() == ErrorKind::Interrupted => continue,
