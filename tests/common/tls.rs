@@ -2,7 +2,7 @@
 //! server certificate for `localhost` and `127.0.0.1` signed by it, written as PEM files
 //! into a fresh temporary directory that is removed when the value is dropped.
 
-use rcgen::{BasicConstraints, CertificateParams, IsCa, KeyPair};
+use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair};
 use std::path::PathBuf;
 
 /// A CA and a server certificate signed by it, as files.
@@ -29,10 +29,13 @@ impl TestPki {
         let ca_key = KeyPair::generate().expect("CA key");
         let mut ca_params = CertificateParams::new(Vec::<String>::new()).expect("CA params");
         ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        ca_params.distinguished_name = named("mio-chat test CA");
         let ca_cert = ca_params.self_signed(&ca_key).expect("CA certificate");
         let key = KeyPair::generate().expect("server key");
-        let params =
+        let mut params =
             CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()]).expect("params");
+        // A subject of its own: with the CA's, OpenSSL would take it for self-signed.
+        params.distinguished_name = named("localhost");
         let cert = params
             .signed_by(&key, &ca_cert, &ca_key)
             .expect("server certificate");
@@ -63,6 +66,12 @@ impl Drop for TestPki {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+fn named(common_name: &str) -> DistinguishedName {
+    let mut name = DistinguishedName::new();
+    name.push(DnType::CommonName, common_name);
+    name
 }
 
 static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
