@@ -4,6 +4,7 @@
 //! Built on the same single-threaded mio model as the server. The parts, one job each:
 //! - [`session`]: the event loop: connecting, reconnecting, lingering, exiting.
 //! - [`link`]: one connection: non-blocking connect, out queue, frames in.
+//! - [`transport`]: how bytes cross the socket, plain or TLS (also used by the bench).
 //! - [`input`]: the user's lines, from a stdin thread or from `--send`.
 //! - [`identity`]: the nick and room to restore after a reconnect.
 //! - [`screen`]: styled lines collected per loop turn and written to stdout.
@@ -19,6 +20,7 @@ pub mod link;
 pub mod screen;
 pub mod session;
 pub mod style;
+pub mod transport;
 
 use std::fmt;
 use std::time::Duration;
