@@ -1,8 +1,11 @@
-//! `mio-chat connect [ADDR]`: parses the flags and runs the client.
+//! `mio-chat connect [ADDR]`: parses the flags and runs the client. The TLS flags
+//! (`--tls`, `--ca`, `--insecure`) are declared and read here for `bench` too.
 
 use super::{address, flag, parse_flags, Failure, Outcome};
+use mio_chat::client::transport::{TlsClient, TlsSetupError, INSECURE_WARNING};
 use mio_chat::client::{self, style::Style, Config};
 use mio_chat::command::{is_valid_name, MAX_NAME_LEN};
+use std::path::Path;
 use std::time::Duration;
 
 const USAGE: &str = "\
@@ -13,7 +16,9 @@ one message; every message received is printed as one line. stdin may be a termi
 pipe or a file; when it ends (or after the --send messages), the client waits until
 everything is sent, keeps printing for --linger seconds, and exits 0. On a terminal your
 own lines are shown as `you: TEXT` and nicks are coloured; in a pipe lines are printed as
-received. Type /help for the server's commands, /quit or Ctrl-C to leave.";
+received. Type /help for the server's commands, /quit or Ctrl-C to leave.
+With --tls the connection is TLS; the server's certificate must be valid for the host
+in ADDR, signed by a CA in Mozilla's list (built in) or, with --ca, in FILE.";
 
 /// Runs `mio-chat connect` with its arguments (after the subcommand).
 pub fn main(args: &[String]) -> Outcome {
@@ -21,6 +26,7 @@ pub fn main(args: &[String]) -> Outcome {
         return Ok(());
     };
     super::init_logging();
+    warn_if_insecure(config.tls.as_ref());
     client::run(config).map_err(|e| Failure::Runtime(e.to_string()))
 }
 
@@ -47,8 +53,58 @@ fn options() -> getopts::Options {
         "prefix every line with the local time, HH:MM:SS",
     );
     opts.optflag("", "no-color", "no colours (also when NO_COLOR is set)");
+    add_tls_options(&mut opts);
     opts.optflag("h", "help", "show this help");
     opts
+}
+
+/// `--tls`, `--ca FILE` and `--insecure`, as `connect` and `bench` both take them.
+pub fn add_tls_options(opts: &mut getopts::Options) {
+    opts.optflag("", "tls", "speak TLS, verifying the server (Mozilla's roots)");
+    opts.optopt(
+        "",
+        "ca",
+        "with --tls: verify against the CA(s) in FILE only",
+        "FILE",
+    );
+    opts.optflag(
+        "",
+        "insecure",
+        "with --tls: do not verify the server's certificate",
+    );
+}
+
+/// The TLS settings the flags ask for, `None` without `--tls`. The server's name is the
+/// host part of `addr`, as typed.
+///
+/// # Errors
+/// A usage error for `--ca` or `--insecure` without `--tls`, both together, or a host
+/// that cannot be a certificate's name; a runtime error (exit 1) for a `--ca` file that
+/// is missing, unreadable or holds no certificate.
+pub fn tls_flags(matches: &getopts::Matches, addr: &str) -> Result<Option<TlsClient>, Failure> {
+    let (ca, insecure) = (matches.opt_str("ca"), matches.opt_present("insecure"));
+    if !matches.opt_present("tls") {
+        return match (ca.is_some(), insecure) {
+            (true, _) => Err(Failure::Usage("--ca needs --tls".to_string())),
+            (_, true) => Err(Failure::Usage("--insecure needs --tls".to_string())),
+            _ => Ok(None),
+        };
+    }
+    if ca.is_some() && insecure {
+        return Err(Failure::Usage("use --ca or --insecure, not both".to_string()));
+    }
+    match TlsClient::new(ca.as_deref().map(Path::new), insecure, addr) {
+        Ok(settings) => Ok(Some(settings)),
+        Err(TlsSetupError::Name(why)) => Err(Failure::Usage(why)),
+        Err(TlsSetupError::CaFile(why)) => Err(Failure::Runtime(why)),
+    }
+}
+
+/// The one stderr line `--insecure` costs.
+pub fn warn_if_insecure(tls: Option<&TlsClient>) {
+    if tls.is_some_and(|t| !t.is_verified()) {
+        eprintln!("mio-chat: {INSECURE_WARNING}");
+    }
 }
 
 /// The client's configuration from the command line; `None` when help was printed.
@@ -61,8 +117,10 @@ fn parse(args: &[String]) -> Result<Option<Config>, Failure> {
     let linger: f64 = flag(&matches, "linger", client::DEFAULT_LINGER.as_secs_f64())?;
     let linger = Duration::try_from_secs_f64(linger)
         .map_err(|_| Failure::Usage(format!("invalid value '{linger}' for --linger: use seconds >= 0")))?;
+    let tls = tls_flags(&matches, &addr)?;
     Ok(Some(Config {
         addr,
+        tls,
         nick: name_flag(&matches, "nick")?,
         room: name_flag(&matches, "room")?,
         send: matches.opt_strs("send"),
@@ -152,5 +210,31 @@ mod tests {
         assert!(usage_error(&["h:99999"]).contains("HOST:PORT"));
         assert!(usage_error(&["a:1", "b:2"]).contains("'b:2'"));
         assert!(usage_error(&["--bogus"]).contains("bogus"));
+    }
+
+    #[test]
+    fn tls_flags_need_tls_and_exclude_each_other() {
+        assert_eq!(usage_error(&["--ca", "ca.pem"]), "--ca needs --tls");
+        assert_eq!(usage_error(&["--insecure"]), "--insecure needs --tls");
+        assert_eq!(
+            usage_error(&["--tls", "--insecure", "--ca", "ca.pem"]),
+            "use --ca or --insecure, not both"
+        );
+        assert!(usage_error(&["--tls", "bad name!:1"]).contains("'bad name!'"));
+    }
+
+    #[test]
+    fn tls_verifies_the_host_as_typed_and_a_bad_ca_file_is_a_runtime_error() {
+        let config = parse(&args(&["--tls", "localhost:1"])).unwrap().unwrap();
+        assert!(config.tls.is_some_and(|t| t.is_verified()));
+        let config = parse(&args(&["--tls", "--insecure", "[::1]:1"]))
+            .unwrap()
+            .unwrap();
+        assert!(config.tls.is_some_and(|t| !t.is_verified()));
+        assert!(parse(&[]).unwrap().unwrap().tls.is_none());
+        match parse(&args(&["--tls", "--ca", "/nonexistent/ca.pem"])) {
+            Err(Failure::Runtime(why)) => assert!(why.starts_with("/nonexistent/ca.pem: "), "{why}"),
+            other => panic!("expected a runtime error, got {other:?}"),
+        }
     }
 }

@@ -1,14 +1,20 @@
-//! One connection to the server: a non-blocking connect, an outgoing queue written until
-//! `WouldBlock`, and incoming bytes cut into frames by the project's [`Decoder`].
+//! One connection to the server: a non-blocking connect (and TLS handshake), an outgoing
+//! queue written until `WouldBlock`, and incoming bytes cut into frames by the project's
+//! [`Decoder`].
+//!
+//! Whether the bytes travel plain or inside TLS is the [`Stream`]'s business; the link
+//! only counts the connection as made once the handshake is done, so a certificate the
+//! client refuses is a failed connect, not a lost connection.
 //!
 //! The link never decides what happens next: reads and writes report
 //! [`Lost`] and the session chooses between reconnecting and exiting.
 
+use super::transport::{Stream, TlsClient};
 use crate::framing::{Decoded, Decoder, Framing, MAX_MESSAGE_LIMIT};
 use mio::net::TcpStream;
 use mio::{Interest, Registry, Token};
-use std::io::{self, ErrorKind, Read, Write};
-use std::net::{Shutdown, SocketAddr};
+use std::io::{self, ErrorKind};
+use std::net::SocketAddr;
 
 /// Bytes read per `read` call.
 const READ_CHUNK: usize = 64 * 1024;
@@ -23,34 +29,52 @@ impl From<io::Error> for Lost {
     }
 }
 
+/// How far the connection has come.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Progress {
+    /// The TCP connect is under way.
+    Connecting,
+    /// TCP is up; the TLS handshake is under way (plain TCP passes through at once).
+    Handshaking,
+    /// Ready for frames.
+    Connected,
+}
+
 /// A connection to the server, connecting or connected.
 #[derive(Debug)]
 pub struct Link {
-    stream: TcpStream,
+    stream: Stream,
     token: Token,
-    connected: bool,
+    progress: Progress,
     /// Received bytes not yet cut into whole frames.
     inbox: Vec<u8>,
-    /// Encoded frames not yet accepted by the socket.
+    /// Encoded frames not yet accepted by the stream.
     out_queue: Vec<u8>,
     decoder: Decoder,
-    /// Whether `WRITABLE` is registered: while connecting, or while bytes are left over.
+    /// Whether `WRITABLE` is registered: while connecting, or while bytes (or TLS
+    /// records) are left over.
     writable_registered: bool,
 }
 
 impl Link {
-    /// Starts a non-blocking connect to `addr`, registered under `token`.
+    /// Starts a non-blocking connect to `addr`, registered under `token`; with `tls`, the
+    /// connection is TLS.
     ///
     /// # Errors
     /// The connect failed at once (e.g. no route) or could not be registered.
-    pub fn start(addr: SocketAddr, registry: &Registry, token: Token) -> io::Result<Link> {
-        let mut stream = TcpStream::connect(addr)?;
+    pub fn start(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        registry: &Registry,
+        token: Token,
+    ) -> io::Result<Link> {
+        let mut stream = Stream::new(TcpStream::connect(addr)?, tls)?;
         // Writable means "connect finished, one way or the other".
         registry.register(&mut stream, token, Interest::READABLE | Interest::WRITABLE)?;
         Ok(Link {
             stream,
             token,
-            connected: false,
+            progress: Progress::Connecting,
             inbox: Vec::new(),
             out_queue: Vec::new(),
             decoder: Decoder::new(Framing::Frames, MAX_MESSAGE_LIMIT),
@@ -58,29 +82,46 @@ impl Link {
         })
     }
 
-    /// Whether the connect has completed.
+    /// Whether the connect (and the TLS handshake) has completed.
     pub fn is_connected(&self) -> bool {
-        self.connected
+        self.progress == Progress::Connected
     }
 
-    /// After an event while connecting: `Ok(true)` once connected, `Ok(false)` if the
-    /// event was spurious and the connect is still under way.
+    /// After an event while connecting: `Ok(true)` once connected (with TLS: once the
+    /// server's certificate is accepted and the handshake is done), `Ok(false)` while the
+    /// connect or the handshake is still under way.
     ///
     /// # Errors
-    /// The connect failed (refused, unreachable...).
-    pub fn finish_connect(&mut self) -> io::Result<bool> {
-        if let Some(err) = self.stream.take_error()? {
+    /// The connect failed (refused, unreachable...) or the TLS handshake did (the
+    /// certificate was refused, the server sent an alert or closed).
+    pub fn finish_connect(&mut self, registry: &Registry) -> io::Result<bool> {
+        if self.progress == Progress::Connecting {
+            if !self.tcp_connected()? {
+                return Ok(false);
+            }
+            self.progress = Progress::Handshaking;
+            // Chat lines are small and interactive; don't let Nagle hold them back.
+            let _ = self.stream.tcp().set_nodelay(true);
+        }
+        let done = self.stream.handshake()?;
+        if done {
+            self.progress = Progress::Connected;
+        }
+        self.update_interest(registry)?;
+        Ok(done)
+    }
+
+    /// Whether the TCP connect has completed.
+    fn tcp_connected(&self) -> io::Result<bool> {
+        let tcp = self.stream.tcp();
+        if let Some(err) = tcp.take_error()? {
             return Err(err);
         }
-        match self.stream.peer_addr() {
-            Ok(_) => {}
-            Err(e) if e.kind() == ErrorKind::NotConnected => return Ok(false),
-            Err(e) => return Err(e),
+        match tcp.peer_addr() {
+            Ok(_) => Ok(true),
+            Err(e) if e.kind() == ErrorKind::NotConnected => Ok(false),
+            Err(e) => Err(e),
         }
-        self.connected = true;
-        // Chat lines are small and interactive; don't let Nagle hold them back.
-        let _ = self.stream.set_nodelay(true);
-        Ok(true)
     }
 
     /// Appends `text` to the outgoing queue as one frame (an empty text is the hello /
@@ -89,9 +130,14 @@ impl Link {
         Framing::Frames.encode_into(text.as_bytes(), &mut self.out_queue);
     }
 
-    /// Bytes queued and not yet written to the socket.
+    /// Bytes queued and not yet taken by the stream.
     pub fn queued_bytes(&self) -> usize {
         self.out_queue.len()
+    }
+
+    /// True when everything queued has gone into the socket (TLS records included).
+    pub fn is_flushed(&self) -> bool {
+        self.out_queue.is_empty() && !self.stream.wants_write()
     }
 
     /// Reads until `WouldBlock`, handing each whole message's raw bytes to `deliver`.
@@ -116,11 +162,12 @@ impl Link {
     }
 
     /// Writes the outgoing queue until it is empty or the socket is full, and keeps
-    /// `WRITABLE` registered exactly while bytes are left over.
+    /// `WRITABLE` registered exactly while bytes (or TLS records) are left over.
     ///
     /// # Errors
     /// The connection failed.
     pub fn flush(&mut self, registry: &Registry) -> Result<(), Lost> {
+        self.stream.write_pending()?;
         let mut written = 0;
         while written < self.out_queue.len() {
             match self.stream.write(&self.out_queue[written..]) {
@@ -132,7 +179,13 @@ impl Link {
             }
         }
         self.out_queue.drain(..written);
-        let want_writable = !self.out_queue.is_empty();
+        self.update_interest(registry)?;
+        Ok(())
+    }
+
+    /// Keeps `WRITABLE` registered exactly while frames or TLS records wait for the socket.
+    fn update_interest(&mut self, registry: &Registry) -> io::Result<()> {
+        let want_writable = !self.out_queue.is_empty() || self.stream.wants_write();
         if want_writable != self.writable_registered {
             let interest = if want_writable {
                 Interest::READABLE | Interest::WRITABLE
@@ -145,10 +198,10 @@ impl Link {
         Ok(())
     }
 
-    /// Deregisters and closes, telling the server we are done sending first so that what
-    /// was written is read before the close.
+    /// Deregisters and closes, telling the server we are done sending first (with TLS:
+    /// `close_notify`) so that what was written is read before the close.
     pub fn close(mut self, registry: &Registry) {
-        let _ = self.stream.shutdown(Shutdown::Write);
+        self.stream.close();
         let _ = registry.deregister(&mut self.stream);
     }
 

@@ -35,6 +35,8 @@ pub const DEFAULT_LINGER: Duration = Duration::from_millis(500);
 pub struct Config {
     /// `HOST:PORT` of the server; resolved again on every attempt.
     pub addr: String,
+    /// `--tls`: speak TLS, verifying the server as these settings say.
+    pub tls: Option<transport::TlsClient>,
     /// `--nick`: asked for on every connection.
     pub nick: Option<String>,
     /// `--room`: joined on every connection.

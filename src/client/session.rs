@@ -2,9 +2,11 @@
 //!
 //! Lifecycle of the connection, as the loop drives it:
 //! - *waiting* (`retry_at` set) --retry due--> *connecting* (`connect_deadline` set)
-//! - *connecting* --writable and no error--> *connected*: the hello frame, `/nick` and
-//!   `/join` are queued before any user line
-//! - *connecting* --error or timeout--> *waiting*, or exit 1 with `--no-reconnect`
+//! - *connecting* --writable, no error (with `--tls`: the handshake done, the certificate
+//!   accepted)--> *connected*: the hello frame, `/nick` and `/join` are queued before any
+//!   user line
+//! - *connecting* --error, refused certificate or timeout (the handshake counts within the
+//!   connect timeout)--> *waiting*, or exit 1 with `--no-reconnect`
 //! - *connected* --lost--> *waiting*, or exit 1 with `--no-reconnect`
 //! - *connected*, input ended and all of it flushed --> *lingering* (`linger_until` set)
 //!   --linger over or server closes--> exit 0
@@ -16,6 +18,7 @@ use super::identity::Identity;
 use super::input::{Input, UserInput};
 use super::link::{describe, Link, Lost};
 use super::screen::Screen;
+use super::transport::TlsClient;
 use super::{Config, Error};
 use crate::command::{self, Command};
 use crate::text;
@@ -59,6 +62,8 @@ pub struct Session {
     /// Kept so the waker's registration outlives any use by the stdin thread.
     _waker: Arc<Waker>,
     addr: String,
+    /// `--tls`: every connection is TLS.
+    tls: Option<TlsClient>,
     reconnect: bool,
     linger: Duration,
     identity: Identity,
@@ -103,6 +108,7 @@ impl Session {
             input,
             _waker: waker,
             addr: config.addr,
+            tls: config.tls,
             reconnect: config.reconnect,
             linger: config.linger,
             identity: Identity::new(config.nick, config.room),
@@ -182,7 +188,7 @@ impl Session {
             return Ok(());
         };
         if !link.is_connected() {
-            match link.finish_connect() {
+            match link.finish_connect(self.poll.registry()) {
                 Ok(false) => return Ok(()),
                 Ok(true) => self.on_connected(),
                 Err(e) => return self.on_connect_failed(describe(&e)),
@@ -237,7 +243,7 @@ impl Session {
             Ok(addr) => addr,
             Err(why) => return self.on_connect_failed(why),
         };
-        match Link::start(addr, self.poll.registry(), SOCKET) {
+        match Link::start(addr, self.tls.as_ref(), self.poll.registry(), SOCKET) {
             Ok(link) => {
                 self.link = Some(link);
                 self.connect_deadline = Some(Instant::now() + CONNECT_TIMEOUT);
@@ -352,7 +358,7 @@ impl Session {
         let flushed = self
             .link
             .as_ref()
-            .is_some_and(|l| l.is_connected() && l.queued_bytes() == 0);
+            .is_some_and(|l| l.is_connected() && l.is_flushed());
         if self.input_done && self.pending.is_empty() && flushed && self.linger_until.is_none() {
             self.linger_until = Some(Instant::now() + self.linger);
         }
