@@ -1,5 +1,6 @@
 //! What a bench run is asked to do, already parsed and checked by the front-end.
 
+use crate::client::transport::TlsClient;
 use crate::framing::Framing;
 use std::net::SocketAddr;
 use std::time::Duration;
@@ -40,10 +41,12 @@ pub enum Mode {
 }
 
 /// A whole bench run's settings.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone)]
 pub struct Config {
     /// The server.
     pub addr: SocketAddr,
+    /// `--tls`: every connection, sender or receiver, is TLS.
+    pub tls: Option<TlsClient>,
     /// The framing every connection speaks.
     pub framing: Framing,
     /// The room everyone joins; `None` stays in the lobby.

@@ -1,12 +1,17 @@
 //! One bench connection's socket and buffers: non-blocking connect, edge-triggered reads
 //! and writes until `WouldBlock`, and the state of its handshake with the server.
+//!
+//! The socket is a [`Stream`], plain or TLS: with `--tls` the TLS handshake runs under
+//! the chat handshake (the hello frame waits in the TLS session until it is done), and
+//! every read and write goes through the session.
 
 use super::sender::SendState;
 use super::tracker::Tracker;
+use crate::client::transport::{Stream, TlsClient};
 use crate::framing::{Decoder, Framing, MAX_MESSAGE_LIMIT};
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
-use std::io::{self, Read, Write};
+use std::io;
 use std::net::SocketAddr;
 
 /// What a connection is for.
@@ -49,8 +54,8 @@ pub enum Fill {
 /// A connection and everything the driver keeps for it.
 #[derive(Debug)]
 pub struct Conn {
-    /// The socket; `None` once closed.
-    pub stream: Option<TcpStream>,
+    /// The socket and its transport; `None` once closed.
+    pub stream: Option<Stream>,
     /// What it is for.
     pub role: Role,
     /// Where it is in its life.
@@ -78,11 +83,18 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Starts a non-blocking connect to `addr` for a connection with this `role`.
+    /// Starts a non-blocking connect to `addr` for a connection with this `role`; with
+    /// `tls`, a TLS one.
     ///
     /// # Errors
     /// The OS error when the socket cannot be created or the connect fails at once.
-    pub fn connect(addr: SocketAddr, role: Role, framing: Framing, now_ns: u64) -> io::Result<Conn> {
+    pub fn connect(
+        addr: SocketAddr,
+        tls: Option<&TlsClient>,
+        role: Role,
+        framing: Framing,
+        now_ns: u64,
+    ) -> io::Result<Conn> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
         socket.set_nonblocking(true)?;
         // Senders write small messages that must leave at once for honest latencies.
@@ -93,7 +105,7 @@ impl Conn {
             Err(e) => return Err(e),
         }
         let mut conn = Conn::closed(role, framing, now_ns);
-        conn.stream = Some(TcpStream::from_std(socket.into()));
+        conn.stream = Some(Stream::new(TcpStream::from_std(socket.into()), tls)?);
         conn.state = State::Connecting;
         Ok(conn)
     }
@@ -124,13 +136,13 @@ impl Conn {
     /// # Errors
     /// Why the connect failed.
     pub fn connect_finished(&mut self) -> Result<bool, String> {
-        let Some(stream) = self.stream.as_mut() else {
+        let Some(tcp) = self.stream.as_ref().map(Stream::tcp) else {
             return Err("closed".to_string());
         };
-        if let Ok(Some(e)) | Err(e) = stream.take_error() {
+        if let Ok(Some(e)) | Err(e) = tcp.take_error() {
             return Err(format!("connect: {e}"));
         }
-        match stream.peer_addr() {
+        match tcp.peer_addr() {
             Ok(_) => Ok(true),
             Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
             Err(e) => Err(format!("connect: {e}")),
@@ -156,8 +168,9 @@ impl Conn {
         }
     }
 
-    /// Writes the outbox until it is empty or the socket is full. Senders learn how
-    /// many whole messages went out.
+    /// Writes the outbox (after any TLS records still waiting) until it is empty or the
+    /// socket is full. Senders learn how many whole messages went out (with TLS: were
+    /// encrypted; the session holds at most one write's worth until the socket takes it).
     ///
     /// # Errors
     /// The write error, as text.
@@ -165,6 +178,7 @@ impl Conn {
         let Some(stream) = self.stream.as_mut() else {
             return Err("closed".to_string());
         };
+        stream.write_pending().map_err(|e| format!("write: {e}"))?;
         while self.written < self.outbox.len() {
             match stream.write(&self.outbox[self.written..]) {
                 Ok(0) => return Err("write: connection closed".to_string()),
@@ -202,5 +216,10 @@ impl Conn {
     /// True when nothing waits in the outbox.
     pub fn outbox_is_empty(&self) -> bool {
         self.written == self.outbox.len()
+    }
+
+    /// True when bytes wait to be written: in the outbox, or as TLS records.
+    pub fn has_output(&self) -> bool {
+        !self.outbox_is_empty() || self.stream.as_ref().is_some_and(Stream::wants_write)
     }
 }

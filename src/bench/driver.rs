@@ -152,7 +152,8 @@ impl Driver {
         while self.in_flight < self.max_in_flight && self.conns.len() < self.roles.len() {
             let role = self.roles[self.conns.len()];
             let token = Token(self.conns.len());
-            let mut conn = match Conn::connect(self.config.addr, role, self.config.framing, now) {
+            let tls = self.config.tls.as_ref();
+            let mut conn = match Conn::connect(self.config.addr, tls, role, self.config.framing, now) {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Keep a closed placeholder so tokens stay equal to indices.

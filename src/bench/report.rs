@@ -53,6 +53,8 @@ pub struct ServerUsage {
 pub struct LoadReport {
     /// `frames` or `lines`.
     pub framing: String,
+    /// Every connection was TLS (`--tls`).
+    pub tls: bool,
     /// Receiving connections.
     pub receivers: u64,
     /// Sending connections.
@@ -113,9 +115,10 @@ impl LoadReport {
             Some(r) => format!("{r} messages/s"),
             None => "as fast as the server accepts".to_string(),
         };
+        let over_tls = if self.tls { " over TLS" } else { "" };
         let _ = writeln!(
             out,
-            "mio-chat bench: {} receivers, {} senders, {}-byte payloads, {}, {pace}",
+            "mio-chat bench: {} receivers, {} senders, {}-byte payloads, {}{over_tls}, {pace}",
             self.receivers, self.senders, self.size, self.framing
         );
         let _ = writeln!(
@@ -174,6 +177,7 @@ impl LoadReport {
         let mut json = JsonObject::new();
         json.string("mode", "load")
             .string("framing", &self.framing)
+            .boolean("tls", self.tls)
             .uint("receivers", self.receivers)
             .uint("senders", self.senders)
             .uint("size", self.size)
@@ -207,6 +211,8 @@ impl LoadReport {
 pub struct IdleReport {
     /// Connections asked for.
     pub requested: u64,
+    /// Every connection was TLS (`--tls`).
+    pub tls: bool,
     /// Connections that got their welcome.
     pub ready: u64,
     /// Seconds to open and ready them.
@@ -228,9 +234,14 @@ impl IdleReport {
     /// The report for people, ending in a newline.
     pub fn to_text(&self) -> String {
         let mut out = String::new();
+        let kind = if self.tls {
+            "TLS connections"
+        } else {
+            "connections"
+        };
         let _ = writeln!(
             out,
-            "mio-chat bench --idle: {} of {} connections ready in {:.2} s, held {:.2} s",
+            "mio-chat bench --idle: {} of {} {kind} ready in {:.2} s, held {:.2} s",
             self.ready, self.requested, self.connect_s, self.held_s
         );
         if let Some(server) = &self.server {
@@ -245,6 +256,7 @@ impl IdleReport {
     pub fn to_json(&self) -> String {
         let mut json = JsonObject::new();
         json.string("mode", "idle")
+            .boolean("tls", self.tls)
             .uint("requested", self.requested)
             .uint("ready", self.ready)
             .float("connect_s", self.connect_s)

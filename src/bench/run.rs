@@ -68,6 +68,7 @@ pub fn run(config: Config) -> Result<Outcome, String> {
     Ok(match &config.mode {
         Mode::Idle { connections, .. } => Outcome::Idle(IdleReport {
             requested: *connections as u64,
+            tls: config.tls.is_some(),
             ready: shared.ready.load(Ordering::Relaxed),
             connect_s: measured.connect_s,
             held_s: measured.send_s,
@@ -286,6 +287,7 @@ fn load_report(
     let messages_sent: u64 = sent.iter().sum();
     let mut report = LoadReport {
         framing: config.framing.to_string(),
+        tls: config.tls.is_some(),
         receivers: *receivers as u64,
         senders: *senders as u64,
         size: *size as u64,

@@ -1,6 +1,7 @@
 //! `mio-chat bench`: flags in, a [`bench::Config`] run, the report out; exit 0 when
 //! nothing was lost, 1 otherwise (duplicates and reorders are reported and warned about).
 
+use super::connect::{add_tls_options, tls_flags, warn_if_insecure};
 use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
 use mio_chat::bench::{self, Config, LoadReport, Mode, SendLimit};
 use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
@@ -10,7 +11,8 @@ use std::time::Duration;
 const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n\n\
 Load-tests a mio-chat server at ADDR (default 127.0.0.1:1234): K senders and N receivers\n\
 in one room; reports throughput, latency, and every lost, duplicated or reordered\n\
-delivery. Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags.";
+delivery. With --tls every connection is TLS (verified like `connect --tls`).\n\
+Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags.";
 
 /// Messages per sender when neither --messages nor --duration is given.
 const DEFAULT_MESSAGES: u64 = 5000;
@@ -53,6 +55,7 @@ const FLAGS: &[FlagSpec] = &[
 fn options() -> getopts::Options {
     let mut opts = options_with(FLAGS);
     opts.optflag("", "json", "print the report as one JSON object on stdout");
+    add_tls_options(&mut opts);
     opts
 }
 
@@ -64,6 +67,7 @@ pub fn main(args: &[String]) -> Outcome {
     let config = config_from(&matches)?;
     let json = matches.opt_present("json");
     init_logging();
+    warn_if_insecure(config.tls.as_ref());
     match bench::run(config).map_err(Failure::Runtime)? {
         bench::Outcome::Load(report) => print_load(&report, json),
         bench::Outcome::Idle(report) => {
@@ -111,7 +115,8 @@ fn print_report(text: &str, json_text: &str, json: bool) {
 }
 
 fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
-    let addr = resolve(&address(matches, "127.0.0.1:1234")?)?;
+    let typed = address(matches, "127.0.0.1:1234")?;
+    let addr = resolve(&typed)?;
     let framing = match matches.opt_str("framing").as_deref() {
         None | Some("frames") => Framing::Frames,
         Some("lines") => Framing::Lines,
@@ -136,6 +141,7 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     }
     Ok(Config {
         addr,
+        tls: tls_flags(matches, &typed)?,
         framing,
         room,
         threads,

@@ -52,10 +52,10 @@ impl Driver {
         false
     }
 
-    /// Writes what waits in connection `i`'s outbox, if anything.
+    /// Writes what waits in connection `i`'s outbox or TLS session, if anything.
     pub(super) fn flush(&mut self, i: usize) -> Result<(), String> {
         let conn = &mut self.conns[i];
-        if conn.outbox_is_empty() || !conn.writable {
+        if !conn.has_output() || !conn.writable {
             return Ok(());
         }
         conn.flush()

@@ -77,7 +77,7 @@ fn the_json_report_is_one_flat_object() {
         cpu_s: 0.25,
     });
     let json = run.to_json();
-    assert!(json.starts_with(r#"{"mode":"load","framing":"frames","receivers":50,"senders":2,"#));
+    assert!(json.starts_with(r#"{"mode":"load","framing":"frames","tls":false,"receivers":50,"senders":2,"#));
     for field in [
         r#""rate":null"#,
         r#""expected":20000,"deliveries":20000,"unique":20000,"lost":0"#,
@@ -94,6 +94,7 @@ fn the_json_report_is_one_flat_object() {
 fn the_idle_report_divides_growth_by_connections() {
     let idle = IdleReport {
         requested: 1000,
+        tls: false,
         ready: 1000,
         connect_s: 1.0,
         held_s: 2.0,
@@ -108,4 +109,24 @@ fn the_idle_report_divides_growth_by_connections() {
     assert!(idle
         .to_json()
         .contains(r#""server_bytes_per_connection":2048,"ok":true}"#));
+}
+
+#[test]
+fn a_tls_run_says_so_in_text_and_json() {
+    let mut run = clean_run();
+    run.tls = true;
+    assert!(run
+        .to_text()
+        .starts_with("mio-chat bench: 50 receivers, 2 senders, 64-byte payloads, frames over TLS, "));
+    assert!(run.to_json().contains(r#""framing":"frames","tls":true,"#));
+    let idle = IdleReport {
+        requested: 3,
+        ready: 3,
+        tls: true,
+        ..IdleReport::default()
+    };
+    assert!(idle
+        .to_text()
+        .starts_with("mio-chat bench --idle: 3 of 3 TLS connections ready"));
+    assert!(idle.to_json().starts_with(r#"{"mode":"idle","tls":true,"#));
 }
