@@ -483,3 +483,22 @@ fn a_plain_client_still_works_on_the_tls_servers_port() {
     plain.wait_for("guest2: clear");
     let _ = TcpStream::connect(server.addr).expect("still listening");
 }
+
+/// `--tls` against a server without TLS: the server's plain answer is named for what it
+/// is, in one line, exit 1 under `--no-reconnect`.
+#[test]
+fn tls_to_a_plain_server_says_the_server_does_not_speak_tls() {
+    let pki = TestPki::new();
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let run = run_to_exit(&["connect", "--tls", "--ca", &ca(&pki), &addr, "--no-reconnect"]);
+    assert_eq!(run.code(), 1);
+    assert!(
+        run.stderr.starts_with(&format!(
+            "mio-chat: cannot connect to {addr}: TLS: the server does not speak TLS ("
+        )),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.stderr.lines().count(), 1, "{}", run.stderr);
+}

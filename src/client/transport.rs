@@ -259,13 +259,28 @@ fn read_records(session: &mut ClientConnection, tcp: &mut TcpStream) -> io::Resu
             Err(e) => return Err(e),
         }
     }
+    let handshaking = session.is_handshaking();
     if let Err(e) = session.process_new_packets() {
         // rustls has queued an alert that tells the server why; send it before giving up.
         let _ = write_records(session, tcp);
-        return Err(io::Error::new(ErrorKind::InvalidData, format!("TLS: {e}")));
+        return Err(io::Error::new(
+            ErrorKind::InvalidData,
+            describe_tls_error(&e, handshaking),
+        ));
     }
     write_records(session, tcp)?;
     Ok(Records::Processed)
+}
+
+/// A TLS failure in one line. Garbage in answer to our hello most likely means a server
+/// without TLS (a plain mio-chat answers with its welcome), so that is said first.
+fn describe_tls_error(err: &rustls::Error, handshaking: bool) -> String {
+    match err {
+        rustls::Error::InvalidMessage(_) if handshaking => {
+            format!("TLS: the server does not speak TLS ({err})")
+        }
+        _ => format!("TLS: {err}"),
+    }
 }
 
 /// Hands plaintext to the session, but only once earlier records have left: the socket

@@ -255,6 +255,28 @@ fn a_server_that_closes_during_the_handshake_is_named_so() {
 }
 
 #[test]
+fn a_server_that_answers_in_plaintext_does_not_speak_tls() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let server = thread::spawn(move || {
+        let (mut tcp, _) = listener.accept().unwrap();
+        tcp.set_read_timeout(Some(PATIENCE)).unwrap();
+        tcp.read_exact(&mut [0u8; 5]).unwrap();
+        tcp.write_all(b"* welcome to mio-chat, you are guest1\n").unwrap();
+        let _ = tcp.read_to_end(&mut Vec::new());
+    });
+    let pki = Pki::new("plaintext");
+    let mut client = connect(addr, &verified(&pki, "localhost"));
+    let err = handshake(&mut client).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "TLS: the server does not speak TLS (received corrupt message of type InvalidContentType)"
+    );
+    drop(client);
+    server.join().unwrap();
+}
+
+#[test]
 fn bad_settings_say_which_kind_they_are() {
     let missing = Path::new("/nonexistent/ca.pem");
     match TlsClient::new(Some(missing), false, "localhost:1") {
