@@ -266,13 +266,65 @@ fn a_tls_never_reader_is_dropped_like_a_plain_one_and_plain_recipients_keep_zero
         );
         thread::sleep(Duration::from_millis(50));
     }
-    let rest = never.read_raw_to_end();
-    let text = String::from_utf8_lossy(&rest);
+    // It is closed. (Its last notice is best effort: its socket is full, and what its
+    // session still holds at the close is lost, as a full socket's would be on a reset.)
+    let rest = never.read_raw_to_end(); // panics unless it ends
     assert!(
-        text.contains("! disconnected: too slow ("),
-        "{}",
-        &text[text.len().saturating_sub(100)..]
+        rest.starts_with(b"guest1: 0 "),
+        "{:?}",
+        &rest[..rest.len().min(40)]
     );
     let peak = status_kib(server.pid(), "VmHWM");
     assert!(peak < 64 * 1024, "peak RSS {peak} KiB");
+}
+
+/// A TLS reader is sent far more than the 64 KiB its session may hold at once, and gets
+/// all of it: a session that fills up is flushed and filled again until the socket,
+/// not the session, is full (then WRITABLE resumes it).
+#[test]
+fn a_tls_reader_gets_a_flood_far_larger_than_its_session_buffer() {
+    let pki = TestPki::new();
+    let server = tls_server(&pki, &["--max-backlog", "16777216"]);
+    let mut flooder = server.frames();
+    let mut reader = tls_client(&server, &pki, Framing::Frames);
+    flooder.expect("* guest2 joined");
+    let payload = "r".repeat(60_000);
+    let reading = thread::spawn(move || {
+        for i in 0..300 {
+            let m = reader.next();
+            assert!(m.starts_with(&format!("guest1: {i} ")), "message {i} lost");
+        }
+    });
+    for i in 0..300 {
+        flooder.send(&format!("{i} {payload}"));
+    }
+    reading.join().unwrap();
+}
+
+/// A TLS client whose hello, first message and close_notify arrive in one segment is
+/// still detected as a frames client and its message relayed: what arrives with the
+/// end of a connection is handled before the end is.
+#[test]
+fn a_tls_client_closing_right_after_its_first_message_is_still_a_frames_client() {
+    let pki = TestPki::new();
+    let server = tls_server(&pki, &[]);
+    let mut plain = server.lines();
+    let mut client = Client::connect_tls(server.addr, Framing::Frames, &pki.ca);
+    let mut stream = client.stream.try_clone().unwrap();
+    let session = client.tls_session().unwrap();
+    while session.is_handshaking() {
+        session.complete_io(&mut stream).unwrap();
+    }
+    let mut plaintext = vec![0, 0, 0, 0];
+    plaintext.extend_from_slice(&common::encode(Framing::Frames, b"hello"));
+    session.writer().write_all(&plaintext).unwrap();
+    session.send_close_notify();
+    let mut records = Vec::new();
+    while session.wants_write() {
+        session.write_tls(&mut records).unwrap();
+    }
+    stream.write_all(&records).unwrap();
+    plain.expect("* guest2 joined");
+    plain.expect("guest2: hello");
+    plain.expect("* guest2 left");
 }

@@ -17,6 +17,9 @@ const TLS_HANDSHAKE: u8 = 0x16;
 const TLS_MAJOR: u8 = 0x03;
 const TLS_MINORS: std::ops::RangeInclusive<u8> = 0x01..=0x04;
 
+/// Buffers taken per TLS write (what the out queue offers at most).
+const MAX_SLICES: usize = super::out_queue::MAX_IOVECS;
+
 /// Plaintext and ciphertext a session may hold for sending before it pushes back:
 /// what it holds is counted against `--max-backlog` (the rest waits in the out queue).
 pub const TLS_BUFFER_LIMIT: usize = 64 * 1024;
@@ -125,17 +128,29 @@ impl Write for Sink<'_> {
         self.write_vectored(&[IoSlice::new(buf)])
     }
 
-    /// Plain: one `writev`. TLS: as much as the session takes (up to
-    /// [`TLS_BUFFER_LIMIT`] held), then flushed; `WouldBlock` once it is full and the
-    /// socket takes nothing, exactly like a full socket.
+    /// Plain: one `writev`. TLS: into the session (which holds at most
+    /// [`TLS_BUFFER_LIMIT`]) and out to the socket, again and again until everything is
+    /// taken or the socket is full, so that a short count means what it means for a
+    /// socket: full, WRITABLE will follow. `WouldBlock` if nothing was taken.
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         match self {
             Sink::Plain(stream) => stream.write_vectored(bufs),
             Sink::Tls(session, stream) => {
-                let taken = session.writer().write_vectored(bufs)?;
-                flush(session, stream)?;
-                let offered: usize = bufs.iter().map(|b| b.len()).sum();
-                if taken == 0 && offered > 0 {
+                let mut slices = [IoSlice::new(&[]); MAX_SLICES];
+                let count = bufs.len().min(MAX_SLICES);
+                slices[..count].copy_from_slice(&bufs[..count]);
+                let mut rest = &mut slices[..count];
+                let mut taken = 0;
+                loop {
+                    let n = session.writer().write_vectored(rest)?;
+                    taken += n;
+                    IoSlice::advance_slices(&mut rest, n);
+                    let socket_full = flush(session, stream)?;
+                    if rest.is_empty() || socket_full || n == 0 {
+                        break;
+                    }
+                }
+                if taken == 0 && !bufs.iter().all(|b| b.is_empty()) {
                     return Err(io::ErrorKind::WouldBlock.into());
                 }
                 Ok(taken)

@@ -187,11 +187,19 @@ impl Server {
         self.rate_wakeups.push(Reverse((at, key, conn.serial)));
     }
 
-    /// The client closed its side. Held bytes that end without a newline are a last
-    /// line (`printf hi | nc -N` sends just that), also from a connection whose framing
-    /// was not known yet; one that sent nothing at all (`nc -N host port < /dev/null`)
-    /// is a line client too, and gets its welcome before the close.
+    /// The client closed its side. What arrived with the end is handled first (a TLS
+    /// client's last record may bring whole messages and close_notify together); held
+    /// bytes that end without a newline are then a last line (`printf hi | nc -N` sends
+    /// just that), also from a connection whose framing was not known yet; one that sent
+    /// nothing at all (`nc -N host port < /dev/null`) is a line client too, and gets its
+    /// welcome before the close.
     fn end_of_input(&mut self, key: usize) {
+        if !self.conns[key].closing && !self.conns[key].input.is_empty() {
+            let input = std::mem::take(&mut self.conns[key].input);
+            // Bounded: at most a read's worth and one message are held.
+            let (used, _) = self.process_input(key, &input, false);
+            self.conns[key].input = input[used..].to_vec();
+        }
         let conn = &self.conns[key];
         let tls_unfinished = matches!(conn.transport, Transport::Tls(_)) && conn.input.is_empty();
         if !conn.closing && conn.decoder.is_none() && !tls_unfinished {
