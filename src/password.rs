@@ -57,12 +57,14 @@ pub fn same_secret(a: &[u8], b: &[u8]) -> bool {
     diff == 0
 }
 
-/// The password in a `--password-file`: its first line, without the line ending.
+/// The password in a `--password-file`: its first line, without the line ending or
+/// spaces at either end (a client's `/pass` argument is trimmed the same way, so such
+/// spaces could never be typed).
 ///
 /// # Errors
 /// The file is empty or its first line is.
 pub fn from_file_contents(contents: &str) -> Result<String, &'static str> {
-    let line = contents.lines().next().unwrap_or_default();
+    let line = contents.lines().next().unwrap_or_default().trim();
     if line.is_empty() {
         return Err("the password is empty (its first line is used)");
     }
@@ -119,6 +121,8 @@ mod tests {
     fn the_file_gives_its_first_line() {
         assert_eq!(from_file_contents("pw\n"), Ok("pw".to_string()));
         assert_eq!(from_file_contents("pw\r\nignored"), Ok("pw".to_string()));
+        assert_eq!(from_file_contents(" pw \n"), Ok("pw".to_string()));
+        assert!(from_file_contents("   \n").is_err());
         assert!(from_file_contents("").is_err());
         assert!(from_file_contents("\nsecond").is_err());
     }

@@ -218,14 +218,10 @@ fn a_client_over_its_message_rate_is_slowed_down_once_and_loses_nothing() {
 /// token 2 ms later), a client writing 1500 lines at once loses nothing: a member of its
 /// room gets all of them in order, the sender is told to slow down once, and another
 /// room chats meanwhile.
-///
-/// Fails today (server bug): the sender runs out of tokens in a turn that has already
-/// lasted longer than the wait for its next token, so its wake-up is due before the
-/// turn's timers run; each wake-up finds the bucket still empty at the turn's start
-/// time and is rescheduled for the same past instant, forever. The loop spins at 100%
-/// CPU inside that turn, and nothing is delivered to anyone again.
+/// (This once spun the loop for ever: a wake-up due within the turn that set it found
+/// the bucket empty at the turn's start time and was set again for the same past
+/// instant.)
 #[test]
-#[ignore = "server bug: a throttled client's wake-up due within its turn spins the loop forever"]
 fn a_flood_past_a_fast_rates_burst_loses_nothing_and_the_server_serves_on() {
     const LINES: usize = 1500;
     let server = Server::start(&["--msg-rate", "500", "--limit-loopback"]);

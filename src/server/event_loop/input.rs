@@ -19,7 +19,7 @@ use crate::text;
 use log::{debug, info};
 use std::cmp::Reverse;
 use std::io;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Fresh bytes read from one connection per turn, so a flooder cannot starve the rest.
 pub(super) const READ_BUDGET: usize = 256 * 1024;
@@ -182,7 +182,9 @@ impl Server {
     /// pushing back) until its next token is due.
     fn read_after(&mut self, key: usize, wait: Duration) {
         let conn = &mut self.conns[key];
-        let at = self.turn_started + wait;
+        // From now, not from the turn's start: a wake-up must lie ahead of the timers
+        // that run next, or it would fire again at once, empty-handed, for ever.
+        let at = Instant::now() + wait;
         conn.throttled_until = Some(at);
         self.rate_wakeups.push(Reverse((at, key, conn.serial)));
     }
@@ -309,7 +311,9 @@ impl Server {
         }
         let rate = self.config.msg_rate;
         if let Some(bucket) = conn.bucket.as_mut() {
-            if let Err(wait) = bucket.ready(rate, self.turn_started) {
+            // The clock itself, not the turn's start: a long turn must not look shorter
+            // to the bucket than to the wake-up timer.
+            if let Err(wait) = bucket.ready(rate, Instant::now()) {
                 if bucket.warn_once() {
                     let text = format!("! slow down: at most {rate} messages per second");
                     self.fanout.to_client(key, &text);

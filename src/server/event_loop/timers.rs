@@ -46,11 +46,17 @@ impl Server {
                 self.close(key, CloseReason::HandshakeTimeout);
             }
         }
+        // Due wake-ups are taken first, then served: one that is set again while being
+        // served waits for a later pass, never this one.
+        let mut due_now = Vec::new();
         while let Some(&Reverse((at, key, serial))) = self.rate_wakeups.peek() {
             if at > now {
                 break;
             }
             self.rate_wakeups.pop();
+            due_now.push((key, serial));
+        }
+        for (key, serial) in due_now {
             if let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial) {
                 conn.throttled_until = None;
                 self.read_from_client(key);
