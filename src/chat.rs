@@ -54,7 +54,13 @@ pub struct ChatConfig {
     pub echo: bool,
     /// `--max-message`, shown by `/help`.
     pub max_message: usize,
+    /// `--announce-limit`: a room with more members than this sends no join, leave or
+    /// rename notices (the client concerned still gets its own confirmation).
+    pub announce_limit: usize,
 }
+
+/// The default `--announce-limit`.
+pub const DEFAULT_ANNOUNCE_LIMIT: usize = 200;
 
 /// Counters only the event loop knows, passed in for `/stats`.
 #[derive(Debug, Clone, Default)]
@@ -168,7 +174,8 @@ impl Chat {
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", nick, " joined"]);
-        out.to_room(self.members(self.lobby), Some(id), &self.line);
+        let size = self.rooms[self.lobby].members.len();
+        self.announce(self.lobby, size, None, Some(id), out);
     }
 
     /// A client is gone (closed, reset, dropped): its room is told. `reason` is appended
@@ -187,7 +194,8 @@ impl Chat {
             None => compose(&mut self.line, &["* ", &client.nick, " left"]),
         }
         if self.rooms.contains(room) {
-            out.to_room(self.members(room), None, &self.line);
+            let size = self.rooms[room].members.len() + 1; // it was a member
+            self.announce(room, size, None, None, out);
         }
     }
 
@@ -225,6 +233,25 @@ impl Chat {
         self.messages_relayed += 1;
         let except = if self.config.echo { None } else { Some(id) };
         out.to_room(self.members(self.clients[&id].room), except, &self.line);
+    }
+
+    /// Sends the presence notice in `self.line` (a join, a leave, a rename) to `room`,
+    /// which has `size` members counting the client concerned. Above `--announce-limit`
+    /// the room is not told, and only `confirm` (the client itself, where it would have
+    /// been told) gets the notice, as its own confirmation.
+    fn announce(
+        &mut self,
+        room: RoomId,
+        size: usize,
+        confirm: Option<ClientId>,
+        except: Option<ClientId>,
+        out: &mut impl Outbox,
+    ) {
+        if size <= self.config.announce_limit {
+            out.to_room(self.members(room), except, &self.line);
+        } else if let Some(id) = confirm {
+            out.to_client(id, &self.line);
+        }
     }
 
     fn error_to(&mut self, id: ClientId, what: &str, out: &mut impl Outbox) {

@@ -13,8 +13,8 @@ pub enum Command<'a> {
     Say(&'a str),
     /// `/nick NAME`
     Nick(&'a str),
-    /// `/who`
-    Who,
+    /// `/who [NICK-PREFIX]`
+    Who(Option<&'a str>),
     /// `/msg NAME TEXT`
     Msg {
         /// The nick to send to.
@@ -78,7 +78,7 @@ pub fn parse(line: &str) -> Result<Command<'_>, CommandError<'_>> {
     };
     match name.to_ascii_lowercase().as_str() {
         "nick" => required("/nick NAME").map(Command::Nick),
-        "who" => Ok(Command::Who),
+        "who" => Ok(Command::Who(Some(args).filter(|a| !a.is_empty()))),
         "msg" => {
             let (to, text) = split_word(args);
             let text = text.trim();
@@ -156,7 +156,8 @@ mod tests {
 
     #[test]
     fn commands_without_arguments() {
-        assert_eq!(parse("/who"), Ok(Command::Who));
+        assert_eq!(parse("/who"), Ok(Command::Who(None)));
+        assert_eq!(parse("/who  al "), Ok(Command::Who(Some("al"))));
         assert_eq!(parse("/rooms"), Ok(Command::Rooms));
         assert_eq!(parse("/help"), Ok(Command::Help));
         assert_eq!(parse("/stats"), Ok(Command::Stats));

@@ -385,6 +385,8 @@ impl Model {
             chat: Chat::new(ChatConfig {
                 echo,
                 max_message: 65536,
+                // Small, so the scripts' rooms cross it both ways.
+                announce_limit: 3,
             }),
             fanout: Fanout::new(),
             recorder: Recorder::default(),

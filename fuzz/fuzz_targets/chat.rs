@@ -238,6 +238,7 @@ fuzz_target!(|input: Input| {
         chat: Chat::new(ChatConfig {
             echo: input.echo,
             max_message: 65536,
+            announce_limit: 4,
         }),
         fanout: Fanout::new(),
         recorder: Recorder::default(),

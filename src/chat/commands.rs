@@ -16,7 +16,7 @@ impl Chat {
         match cmd {
             Command::Say(text) => self.say(id, text, out),
             Command::Nick(name) => self.change_nick(id, name, out),
-            Command::Who => self.list_room(id, out),
+            Command::Who(prefix) => self.list_room(id, prefix, out),
             Command::Msg { to, text } => self.private_message(id, to, text, out),
             Command::Me(text) => {
                 compose(&mut self.line, &["* ", &self.clients[&id].nick, " ", text]);
@@ -56,22 +56,41 @@ impl Chat {
         self.nicks.remove(&old.to_ascii_lowercase());
         self.nicks.insert(key, id);
         compose(&mut self.line, &["* ", &old, " is now ", name]);
-        out.to_room(self.members(room), None, &self.line);
+        let size = self.rooms[room].members.len();
+        self.announce(room, size, Some(id), None, out);
     }
 
-    /// `/who`: the current room's nicks, sorted.
-    fn list_room(&mut self, id: ClientId, out: &mut impl Outbox) {
+    /// `/who [PREFIX]`: the current room's nicks (those starting with PREFIX, ignoring
+    /// case), sorted; at most [`WHO_LIMIT`] of them, then how many more there are. The
+    /// first ones are picked in O(members), so a big room costs no full sort.
+    fn list_room(&mut self, id: ClientId, prefix: Option<&str>, out: &mut impl Outbox) {
         let room = &self.rooms[self.clients[&id].room];
+        let matches = |nick: &str| prefix.is_none_or(|p| starts_with_ignoring_ascii_case(nick, p));
         let mut nicks: Vec<&str> = room
             .members
             .iter()
             .filter_map(|m| self.clients.get(m))
             .map(|c| c.nick.as_str())
+            .filter(|nick| matches(nick))
             .collect();
+        let total = nicks.len();
+        if total > WHO_LIMIT {
+            nicks.select_nth_unstable_by(WHO_LIMIT, |a, b| cmp_ignoring_ascii_case(a, b));
+            nicks.truncate(WHO_LIMIT);
+        }
         nicks.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
-        let count = nicks.len().to_string();
-        compose(&mut self.line, &["* online (", &count, "): "]);
-        join_into(&mut self.line, nicks.into_iter());
+        let count = total.to_string();
+        match prefix {
+            Some(prefix) => compose(&mut self.line, &["* online (", &count, " matching ", prefix, ")"]),
+            None => compose(&mut self.line, &["* online (", &count, ")"]),
+        }
+        if !nicks.is_empty() {
+            self.line.push_str(": ");
+            join_into(&mut self.line, nicks.into_iter());
+        }
+        if total > WHO_LIMIT {
+            let _ = write!(self.line, " and {} more", total - WHO_LIMIT);
+        }
         out.to_client(id, &self.line);
     }
 
@@ -106,12 +125,14 @@ impl Chat {
         let nick = self.clients[&id].nick.clone();
         if self.rooms.contains(old) {
             compose(&mut self.line, &["* ", &nick, " left"]);
-            out.to_room(self.members(old), None, &self.line);
+            let size = self.rooms[old].members.len() + 1; // it was a member
+            self.announce(old, size, None, None, out);
         }
         let new = self.room_named(name);
         self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);
-        out.to_room(self.members(new), None, &self.line);
+        let size = self.rooms[new].members.len();
+        self.announce(new, size, Some(id), None, out);
     }
 
     /// `/rooms`: every room with its member count, sorted by name.
@@ -158,6 +179,14 @@ impl Chat {
         );
         out.to_client(id, &text);
     }
+}
+
+/// Names listed by one `/who` at most.
+pub const WHO_LIMIT: usize = 100;
+
+/// True if `name` starts with `prefix`, ignoring ASCII case.
+fn starts_with_ignoring_ascii_case(name: &str, prefix: &str) -> bool {
+    name.len() >= prefix.len() && name.as_bytes()[..prefix.len()].eq_ignore_ascii_case(prefix.as_bytes())
 }
 
 /// Orders names as their lower-case forms would, without making them (a `/who` in a big

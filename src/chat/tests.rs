@@ -7,6 +7,7 @@ fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
     let mut chat = Chat::new(ChatConfig {
         echo,
         max_message: 100,
+        announce_limit: DEFAULT_ANNOUNCE_LIMIT,
     });
     let mut out = Recorder::default();
     for id in 0..n {
@@ -287,4 +288,86 @@ fn unknown_clients_are_ignored() {
     send(&mut chat, &mut out, 42, "hi");
     chat.disconnect(42, None, &mut out);
     assert!(out.got.is_empty());
+}
+
+/// A chat whose rooms stop announcing presence above `limit` members.
+fn chat_with_announce_limit(n: usize, limit: usize) -> (Chat, Recorder) {
+    let mut chat = Chat::new(ChatConfig {
+        echo: false,
+        max_message: 100,
+        announce_limit: limit,
+    });
+    let mut out = Recorder::default();
+    for id in 0..n {
+        chat.connect(id, &mut out);
+    }
+    out.got.clear();
+    (chat, out)
+}
+
+#[test]
+fn rooms_above_the_announce_limit_are_not_told_of_arrivals_leaves_and_renames() {
+    let (mut chat, mut out) = chat_with_announce_limit(3, 3);
+    chat.connect(3, &mut out); // the lobby now has 4 > 3
+    assert_eq!(out.take(3).len(), 1, "the welcome only");
+    assert!(out.take(0).is_empty());
+    send(&mut chat, &mut out, 3, "/nick dora");
+    assert_eq!(out.take(3), ["* guest4 is now dora"], "its own confirmation");
+    assert!(out.take(0).is_empty());
+    send(&mut chat, &mut out, 3, "/join side");
+    assert_eq!(
+        out.take(3),
+        ["* dora joined"],
+        "the new room is small: told as before"
+    );
+    assert!(out.take(0).is_empty(), "the lobby had 4: no `left`");
+    send(&mut chat, &mut out, 1, "/join side");
+    assert_eq!(out.take(0), ["* guest2 left"], "the lobby had 3");
+    assert_eq!(out.take(3), ["* guest2 joined"]);
+    assert_eq!(out.take(1), ["* guest2 joined"]);
+    chat.disconnect(3, None, &mut out);
+    assert_eq!(out.take(1), ["* dora left"]);
+}
+
+#[test]
+fn a_room_crossing_the_announce_limit_stops_and_resumes_notices() {
+    let (mut chat, mut out) = chat_with_announce_limit(2, 2);
+    chat.connect(2, &mut out); // 3 > 2: not announced
+    assert!(out.take(0).is_empty());
+    out.got.clear();
+    chat.disconnect(2, None, &mut out); // it left a room of 3: not announced
+    assert!(out.take(0).is_empty());
+    chat.connect(5, &mut out); // 3 again
+    chat.disconnect(1, None, &mut out); // from 3: not announced
+    assert!(out.take(0).is_empty());
+    chat.disconnect(5, None, &mut out); // from 2: announced again
+    assert_eq!(out.take(0), ["* guest4 left"]);
+}
+
+#[test]
+fn who_lists_at_most_100_and_says_how_many_more() {
+    let (mut chat, mut out) = chat_with(150, false);
+    send(&mut chat, &mut out, 0, "/who");
+    let reply = out.take(0).pop().unwrap();
+    let (head, names) = reply.split_once("): ").unwrap();
+    assert_eq!(head, "* online (150");
+    let (names, more) = names.rsplit_once(" and ").unwrap();
+    assert_eq!(more, "50 more");
+    let names: Vec<&str> = names.split(", ").collect();
+    assert_eq!(names.len(), 100);
+    let mut all: Vec<String> = (1..=150).map(|i| format!("guest{i}")).collect();
+    all.sort();
+    assert_eq!(names, all[..100].iter().map(String::as_str).collect::<Vec<_>>());
+}
+
+#[test]
+fn who_with_a_prefix_lists_the_matching_nicks_ignoring_case() {
+    let (mut chat, mut out) = chat_with(3, false);
+    send(&mut chat, &mut out, 0, "/nick Alice");
+    send(&mut chat, &mut out, 1, "/nick alan");
+    out.got.clear();
+    send(&mut chat, &mut out, 2, "/who AL");
+    assert_eq!(out.take(2), ["* online (2 matching AL): alan, Alice"]);
+    send(&mut chat, &mut out, 2, "/who zed");
+    assert_eq!(out.take(2), ["* online (0 matching zed)"]);
 }

@@ -79,6 +79,11 @@ const FLAGS: &[FlagSpec] = &[
         "messages per second per client, bursts of 2N; 0: no limit (default 20; loopback exempt)",
     ),
     (
+        "announce-limit",
+        "N",
+        "rooms with more than N members send no join, leave or rename notices (default 200)",
+    ),
+    (
         "password-file",
         "FILE",
         "clients must send /pass PASSWORD (the file's first line) before they are welcomed",
@@ -158,6 +163,7 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     config.max_per_address = flag(matches, "max-per-address", server::DEFAULT_MAX_PER_ADDRESS)?;
     config.msg_rate = flag(matches, "msg-rate", server::DEFAULT_MSG_RATE)?;
     config.limit_loopback = matches.opt_present("limit-loopback");
+    config.announce_limit = flag(matches, "announce-limit", mio_chat::chat::DEFAULT_ANNOUNCE_LIMIT)?;
     config.tls = tls_from(matches)?;
     config.require_tls = matches.opt_present("require-tls");
     if config.require_tls && config.tls.is_none() {

@@ -150,6 +150,7 @@ impl Server {
         let chat = Chat::new(ChatConfig {
             echo: config.echo,
             max_message: config.max_message,
+            announce_limit: config.announce_limit,
         });
         let zero_copy = match config.zero_copy_min {
             0 => None,

@@ -79,6 +79,8 @@ pub struct Config {
     pub limit_loopback: bool,
     /// Clients must send `/pass PASSWORD` before they are welcomed.
     pub password: Option<String>,
+    /// Rooms bigger than this send no join, leave or rename notices.
+    pub announce_limit: usize,
 }
 
 impl Config {
@@ -103,6 +105,7 @@ impl Config {
             msg_rate: DEFAULT_MSG_RATE,
             limit_loopback: false,
             password: None,
+            announce_limit: crate::chat::DEFAULT_ANNOUNCE_LIMIT,
         }
     }
 }
