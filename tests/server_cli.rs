@@ -121,6 +121,9 @@ fn unparsable_flag_values_are_usage_errors_naming_flag_and_value() {
         "--stats-interval",
         "--zero-copy-min",
         "--handshake-timeout",
+        "--announce-limit",
+        "--max-per-address",
+        "--msg-rate",
     ] {
         let out = run_to_exit(&["serve", "127.0.0.1:0", flag, "abc"]);
         assert_eq!(out.code(), 2, "{flag}: {out:?}");
@@ -175,6 +178,14 @@ fn help_lists_the_flags_and_version_prints_the_version() {
         "--idle-timeout",
         "--zero-copy-min",
         "--handshake-timeout",
+        "--announce-limit",
+        "--tls-cert",
+        "--tls-key",
+        "--require-tls",
+        "--max-per-address",
+        "--msg-rate",
+        "--limit-loopback",
+        "--password-file",
     ] {
         assert!(out.stdout.contains(flag), "help lacks {flag}: {}", out.stdout);
     }
