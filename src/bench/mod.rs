@@ -12,6 +12,7 @@
 //! - [`shared`]: the clock, phase and counters the threads share.
 //! - [`procfs`]: the server's memory and CPU (the descriptor limit is [`crate::fd_limit`]).
 //! - [`progress`], [`json`]: the stderr progress line; the `--json` writer.
+//! - [`timeline`]: deliveries per second while the run is on.
 
 pub mod config;
 pub mod conn;
@@ -25,6 +26,7 @@ pub mod report;
 pub mod run;
 pub mod sender;
 pub mod shared;
+pub mod timeline;
 pub mod tracker;
 
 pub use config::{Config, Mode, SendLimit};

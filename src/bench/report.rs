@@ -2,6 +2,7 @@
 //! object for scripts.
 
 use super::json::JsonObject;
+use super::timeline::RatePoint;
 use super::tracker::Tally;
 use hdrhistogram::Histogram;
 use std::fmt::Write;
@@ -89,6 +90,11 @@ pub struct LoadReport {
     pub duration_s: f64,
     /// Latency over every delivery.
     pub latency: Latency,
+    /// Every loop's latency histogram (µs) added up, for `--hgrm` and `--plot`; `None`
+    /// only in reports not made by a run.
+    pub histogram: Option<Histogram<u64>>,
+    /// Deliveries per second while the run sent and drained.
+    pub timeline: Vec<RatePoint>,
     /// The drain ended because deliveries stopped, not because all arrived.
     pub drain_timed_out: bool,
     /// This process's CPU seconds while messages flowed.

@@ -13,6 +13,7 @@ use super::procfs;
 use super::progress::Progress;
 use super::report::{IdleReport, Latency, LoadReport, ServerUsage};
 use super::shared::{Phase, Shared};
+use super::timeline::{RatePoint, Timeline};
 use super::tracker::Tally;
 use crate::fd_limit;
 use std::sync::atomic::Ordering;
@@ -87,6 +88,8 @@ struct Measured {
     send_s: f64,
     duration_s: f64,
     drain_timed_out: bool,
+    /// Deliveries per second from the start of sending to the end of the drain.
+    timeline: Vec<RatePoint>,
     bench_cpu_s: f64,
     server_cpu_s: f64,
     server_rss_after_kib: u64,
@@ -185,6 +188,7 @@ fn send_and_drain(config: &Config, shared: &Shared, progress: &mut Progress, m: 
     // At a slow rate a message every few seconds is progress, not a stall.
     let stall_ns = rate.map_or(STALL_NS, |r| STALL_NS.max((3e9 * *senders as f64 / r) as u64));
     let (mut last_counts, mut last_change, mut senders_done_at) = ((0, 0), start, None);
+    let mut timeline = Timeline::new(start);
     loop {
         thread::sleep(CHECK_EVERY);
         let now = shared.now_ns();
@@ -199,6 +203,7 @@ fn send_and_drain(config: &Config, shared: &Shared, progress: &mut Progress, m: 
             break;
         }
         let counts = (shared.sent_total(), shared.deliveries.load(Ordering::Relaxed));
+        timeline.observe(now, counts.1);
         if counts != last_counts {
             (last_counts, last_change) = (counts, now);
         } else if now - last_change > stall_ns {
@@ -208,6 +213,7 @@ fn send_and_drain(config: &Config, shared: &Shared, progress: &mut Progress, m: 
         progress.tick(shared);
     }
     let end = shared.now_ns();
+    m.timeline = timeline.finish(end, shared.deliveries.load(Ordering::Relaxed));
     m.send_s = (senders_done_at.unwrap_or(end) - start) as f64 / 1e9;
     let last_delivery = shared.last_delivery_ns.load(Ordering::Relaxed).max(start);
     m.duration_s = (last_delivery - start) as f64 / 1e9;
@@ -301,6 +307,7 @@ fn load_report(
         drain_timed_out: m.drain_timed_out,
         bench_cpu_s: m.bench_cpu_s,
         server,
+        timeline: m.timeline.clone(),
         ..LoadReport::default()
     };
     let mut latency = results.first().map(|r| r.sink.latency.clone());
@@ -323,5 +330,6 @@ fn load_report(
     }
     report.tally = tally;
     report.latency = latency.as_ref().map(Latency::from_histogram).unwrap_or_default();
+    report.histogram = latency;
     report
 }
