@@ -69,4 +69,105 @@ impl Config {
             Mode::Idle { .. } => 0,
         }
     }
+
+    /// The command that asks for this run's load, defaults spelled out and the server's
+    /// address and output files left off, so a plot's title says what was measured:
+    /// `mio-chat bench --clients 1000 --senders 4 --size 64 --messages 5000`.
+    pub fn command_line(&self) -> String {
+        let mut line = String::from("mio-chat bench");
+        match &self.mode {
+            Mode::Load {
+                receivers,
+                senders,
+                size,
+                limit,
+                rate,
+            } => {
+                line += &format!(" --clients {receivers} --senders {senders} --size {size}");
+                if let Some(rate) = rate {
+                    line += &format!(" --rate {rate}");
+                }
+                line += &match limit {
+                    SendLimit::Messages(m) => format!(" --messages {m}"),
+                    SendLimit::Duration(d) => format!(" --duration {}", d.as_secs_f64()),
+                };
+            }
+            Mode::Idle { connections, hold } => {
+                line += &format!(" --idle {connections} --duration {}", hold.as_secs_f64());
+            }
+        }
+        self.append_transport_flags(&mut line);
+        line
+    }
+
+    /// The flags that are not the defaults: framing, room, threads, TLS.
+    fn append_transport_flags(&self, line: &mut String) {
+        if self.framing != Framing::Frames {
+            *line += &format!(" --framing {}", self.framing);
+        }
+        if let Some(room) = &self.room {
+            *line += &format!(" --room {room}");
+        }
+        if self.threads != 1 {
+            *line += &format!(" --threads {}", self.threads);
+        }
+        if self.tls.is_some() {
+            line.push_str(" --tls");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(mode: Mode) -> Config {
+        Config {
+            addr: "127.0.0.1:1234".parse().unwrap(),
+            tls: None,
+            framing: Framing::Frames,
+            room: None,
+            threads: 1,
+            server_pid: Some(42),
+            progress: true,
+            mode,
+        }
+    }
+
+    #[test]
+    fn the_command_line_names_the_load_with_its_defaults() {
+        let load = config(Mode::Load {
+            receivers: 1000,
+            senders: 4,
+            size: 64,
+            limit: SendLimit::Messages(5000),
+            rate: None,
+        });
+        assert_eq!(
+            load.command_line(),
+            "mio-chat bench --clients 1000 --senders 4 --size 64 --messages 5000"
+        );
+    }
+
+    #[test]
+    fn the_command_line_adds_rate_duration_and_transport_flags() {
+        let mut paced = config(Mode::Load {
+            receivers: 20,
+            senders: 2,
+            size: 100,
+            limit: SendLimit::Duration(Duration::from_secs(10)),
+            rate: Some(200.0),
+        });
+        (paced.framing, paced.room, paced.threads) = (Framing::Lines, Some("r".to_string()), 2);
+        assert_eq!(
+            paced.command_line(),
+            "mio-chat bench --clients 20 --senders 2 --size 100 --rate 200 --duration 10 \
+             --framing lines --room r --threads 2"
+        );
+        let idle = config(Mode::Idle {
+            connections: 500,
+            hold: Duration::from_millis(2500),
+        });
+        assert_eq!(idle.command_line(), "mio-chat bench --idle 500 --duration 2.5");
+    }
 }

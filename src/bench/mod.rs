@@ -13,12 +13,16 @@
 //! - [`procfs`]: the server's memory and CPU (the descriptor limit is [`crate::fd_limit`]).
 //! - [`progress`], [`json`]: the stderr progress line; the `--json` writer.
 //! - [`timeline`]: deliveries per second while the run is on.
+//! - [`hgrm`], [`plot`]: what a run measured as HdrHistogram's percentile text
+//!   (`--hgrm`) and as an SVG of the latency curve and the throughput (`--plot`).
 
 pub mod config;
 pub mod conn;
 pub mod driver;
+pub mod hgrm;
 pub mod json;
 pub mod payload;
+pub mod plot;
 pub mod procfs;
 pub mod progress;
 pub mod receive;

@@ -1,10 +1,13 @@
 //! `mio-chat bench`: flags in, a [`bench::Config`] run, the report out; exit 0 when
 //! nothing was lost, 1 otherwise (duplicates and reorders are reported and warned about).
+//! `--hgrm` and `--plot` also write what the run measured to files.
 
 use super::connect::{add_tls_options, tls_flags, warn_if_insecure};
 use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
-use mio_chat::bench::{self, Config, LoadReport, Mode, SendLimit};
+use mio_chat::bench::{self, hgrm, plot, Config, LoadReport, Mode, SendLimit};
 use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
+use std::fs::File;
+use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
@@ -12,6 +15,7 @@ const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n\n\
 Load-tests a mio-chat server at ADDR (default 127.0.0.1:1234): K senders and N receivers\n\
 in one room; reports throughput, latency, and every lost, duplicated or reordered\n\
 delivery. With --tls every connection is TLS (verified like `connect --tls`).\n\
+--hgrm and --plot save the latency distribution and a picture of the run.\n\
 Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags.";
 
 /// Messages per sender when neither --messages nor --duration is given.
@@ -50,6 +54,16 @@ const FLAGS: &[FlagSpec] = &[
         "open N connections and hold them (--duration), nothing sent",
     ),
     ("server-pid", "PID", "report this server's RSS and CPU from /proc"),
+    (
+        "hgrm",
+        "FILE",
+        "write the latency distribution as HdrHistogram percentile text (.hgrm, ms)",
+    ),
+    (
+        "plot",
+        "FILE.svg",
+        "draw the latency percentile curve and deliveries/s over time as SVG",
+    ),
 ];
 
 fn options() -> getopts::Options {
@@ -65,11 +79,17 @@ pub fn main(args: &[String]) -> Outcome {
         return Ok(());
     };
     let config = config_from(&matches)?;
+    let outputs = Outputs::create(&matches, &config)?;
+    let title = config.command_line();
     let json = matches.opt_present("json");
     init_logging();
     warn_if_insecure(config.tls.as_ref());
     match bench::run(config).map_err(Failure::Runtime)? {
-        bench::Outcome::Load(report) => print_load(&report, json),
+        bench::Outcome::Load(report) => {
+            let status = print_load(&report, json);
+            outputs.write(&report, &title)?;
+            status
+        }
         bench::Outcome::Idle(report) => {
             print_report(&report.to_text(), &report.to_json(), json);
             if report.ready < report.requested {
@@ -102,6 +122,58 @@ fn print_load(report: &LoadReport, json: bool) -> Outcome {
         report.lost, report.expected, report.tally.duplicated, report.tally.reordered
     );
     Err(Failure::Status(1))
+}
+
+/// The `--hgrm` and `--plot` files, created before the run so a path that cannot be
+/// written fails at once rather than after minutes of load.
+struct Outputs {
+    hgrm: Option<(String, File)>,
+    plot: Option<(String, File)>,
+}
+
+impl Outputs {
+    fn create(matches: &getopts::Matches, config: &Config) -> Result<Self, Failure> {
+        let open = |name: &str| -> Result<Option<(String, File)>, Failure> {
+            let Some(path) = matches.opt_str(name) else {
+                return Ok(None);
+            };
+            if matches!(config.mode, Mode::Idle { .. }) {
+                return Err(Failure::Usage(format!(
+                    "--{name} needs a load run; --idle measures no latency"
+                )));
+            }
+            let file = File::create(&path)
+                .map_err(|e| Failure::Runtime(format!("cannot create --{name} file '{path}': {e}")))?;
+            Ok(Some((path, file)))
+        };
+        Ok(Outputs {
+            hgrm: open("hgrm")?,
+            plot: open("plot")?,
+        })
+    }
+
+    /// Writes what `report` measured into each file asked for.
+    fn write(self, report: &LoadReport, title: &str) -> Outcome {
+        if let Some((path, file)) = self.hgrm {
+            let hist = report
+                .histogram
+                .as_ref()
+                .ok_or_else(|| Failure::Runtime("the run recorded no latency histogram".to_string()))?;
+            write_file(&path, file, &hgrm::percentile_distribution(hist))?;
+        }
+        if let Some((path, file)) = self.plot {
+            let svg = plot::render_svg(report, title)
+                .map_err(|e| Failure::Runtime(format!("cannot draw --plot '{path}': {e}")))?;
+            write_file(&path, file, &svg)?;
+        }
+        Ok(())
+    }
+}
+
+fn write_file(path: &str, mut file: File, text: &str) -> Outcome {
+    file.write_all(text.as_bytes())
+        .and_then(|()| file.flush())
+        .map_err(|e| Failure::Runtime(format!("cannot write '{path}': {e}")))
 }
 
 /// With `--json`, stdout holds only the JSON object and the text goes to stderr.
