@@ -15,12 +15,15 @@
 //! - [`timeline`]: deliveries per second while the run is on.
 //! - [`hgrm`], [`plot`]: what a run measured as HdrHistogram's percentile text
 //!   (`--hgrm`) and as an SVG of the latency curve and the throughput (`--plot`).
+//! - [`json_read`], [`compare`]: two saved `--json` reports side by side (`--compare`).
 
+pub mod compare;
 pub mod config;
 pub mod conn;
 pub mod driver;
 pub mod hgrm;
 pub mod json;
+pub mod json_read;
 pub mod payload;
 pub mod plot;
 pub mod procfs;

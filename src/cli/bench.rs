@@ -1,22 +1,25 @@
 //! `mio-chat bench`: flags in, a [`bench::Config`] run, the report out; exit 0 when
 //! nothing was lost, 1 otherwise (duplicates and reorders are reported and warned about).
-//! `--hgrm` and `--plot` also write what the run measured to files.
+//! `--hgrm` and `--plot` also write what the run measured to files; `--compare` runs
+//! nothing and prints two saved `--json` reports side by side.
 
 use super::connect::{add_tls_options, tls_flags, warn_if_insecure};
 use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
-use mio_chat::bench::{self, hgrm, plot, Config, LoadReport, Mode, SendLimit};
+use mio_chat::bench::{self, compare, hgrm, plot, Config, LoadReport, Mode, SendLimit};
 use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
 use std::fs::File;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n\n\
+const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n       \
+mio-chat bench --compare A.json B.json\n\n\
 Load-tests a mio-chat server at ADDR (default 127.0.0.1:1234): K senders and N receivers\n\
 in one room; reports throughput, latency, and every lost, duplicated or reordered\n\
 delivery. With --tls every connection is TLS (verified like `connect --tls`).\n\
---hgrm and --plot save the latency distribution and a picture of the run.\n\
-Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags.";
+--hgrm and --plot save the latency distribution and a picture of the run;\n\
+--compare prints two saved --json reports side by side with ratios B/A.\n\
+Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags or --compare files.";
 
 /// Messages per sender when neither --messages nor --duration is given.
 const DEFAULT_MESSAGES: u64 = 5000;
@@ -69,6 +72,11 @@ const FLAGS: &[FlagSpec] = &[
 fn options() -> getopts::Options {
     let mut opts = options_with(FLAGS);
     opts.optflag("", "json", "print the report as one JSON object on stdout");
+    opts.optflag(
+        "",
+        "compare",
+        "print two --json reports (A.json B.json) side by side with ratios B/A; runs nothing",
+    );
     add_tls_options(&mut opts);
     opts
 }
@@ -78,6 +86,9 @@ pub fn main(args: &[String]) -> Outcome {
     let Some(matches) = parse_flags(&options(), args, USAGE)? else {
         return Ok(());
     };
+    if matches.opt_present("compare") {
+        return compare_reports(&matches);
+    }
     let config = config_from(&matches)?;
     let outputs = Outputs::create(&matches, &config)?;
     let title = config.command_line();
@@ -122,6 +133,33 @@ fn print_load(report: &LoadReport, json: bool) -> Outcome {
         report.lost, report.expected, report.tally.duplicated, report.tally.reordered
     );
     Err(Failure::Status(1))
+}
+
+/// `--compare A.json B.json`: the table on stdout, or one line and exit 2 when a file
+/// is missing or not a report.
+fn compare_reports(matches: &getopts::Matches) -> Outcome {
+    for name in ["hgrm", "plot"] {
+        if matches.opt_present(name) {
+            return Err(Failure::Usage(format!(
+                "--compare runs nothing, so --{name} has nothing to write"
+            )));
+        }
+    }
+    let [a, b] = matches.free.as_slice() else {
+        return Err(Failure::Usage(
+            "--compare needs two files: --compare A.json B.json".to_string(),
+        ));
+    };
+    match compare::compare_files(a, b) {
+        Ok(table) => {
+            print!("{table}");
+            Ok(())
+        }
+        Err(reason) => {
+            eprintln!("mio-chat: {reason}");
+            Err(Failure::Status(2))
+        }
+    }
 }
 
 /// The `--hgrm` and `--plot` files, created before the run so a path that cannot be
