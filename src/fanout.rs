@@ -47,7 +47,7 @@ impl Span {
 #[derive(Debug, Clone, Copy)]
 struct Entry {
     except: Option<ClientId>,
-    spans: [Span; 2],
+    spans: [Span; 3],
 }
 
 /// A room's broadcasts this turn.
@@ -143,9 +143,9 @@ impl SpanList {
 /// The output of the current loop turn (see the module docs).
 #[derive(Debug, Default)]
 pub struct Fanout {
-    arenas: [Vec<u8>; 2],
+    arenas: [Vec<u8>; 3],
     /// The arenas frozen for recipients that could not take everything at once.
-    shared: [OnceCell<Rc<[u8]>>; 2],
+    shared: [OnceCell<Rc<[u8]>>; 3],
     recipients: Vec<Recipient>,
     /// Recipients with pending spans this turn, each once.
     dirty: Vec<ClientId>,
@@ -158,7 +158,10 @@ pub struct Fanout {
     closes: Vec<ClientId>,
     /// Reused by [`Fanout::resolve_room`]: a batch's senders and merged runs.
     scratch_senders: Vec<ClientId>,
-    scratch_runs: [Vec<Span>; 2],
+    scratch_runs: [Vec<Span>; 3],
+    /// Recipients per framing: a room broadcast is encoded only for framings someone
+    /// speaks.
+    speakers: [usize; 3],
     /// The biggest arena of the turns since the last [`Fanout::shrink`].
     arena_peak: usize,
     /// About how many spans this turn's output will be, over all recipients.
@@ -173,6 +176,7 @@ impl Fanout {
 
     /// Makes `id` a recipient that speaks `framing`.
     pub fn add_recipient(&mut self, id: ClientId, framing: Framing) {
+        self.remove_recipient(id);
         if self.recipients.len() <= id {
             self.recipients.resize_with(id + 1, Recipient::default);
         }
@@ -180,12 +184,37 @@ impl Fanout {
             framing: Some(framing),
             ..Recipient::default()
         };
+        self.speakers[framing.index()] += 1;
     }
 
     /// Stops delivering to `id`: what is pending for it this turn is dropped.
     pub fn remove_recipient(&mut self, id: ClientId) {
         if let Some(r) = self.recipients.get_mut(id) {
+            if let Some(framing) = r.framing {
+                self.speakers[framing.index()] -= 1;
+            }
             *r = Recipient::default();
+        }
+    }
+
+    /// Sends `bytes`, already in `id`'s framing (a WebSocket pong or close frame), to it
+    /// after what it was sent so far.
+    pub fn to_client_encoded(&mut self, id: ClientId, bytes: &[u8]) {
+        self.catch_up(id);
+        let Some(framing) = self.recipients.get(id).and_then(|r| r.framing) else {
+            return;
+        };
+        let arena = &mut self.arenas[framing.index()];
+        let span = Span {
+            start: arena.len(),
+            end: arena.len() + bytes.len(),
+        };
+        arena.extend_from_slice(bytes);
+        self.spans += 1;
+        let r = &mut self.recipients[id];
+        r.direct_bytes += span.len();
+        if r.push(span) {
+            self.dirty.push(id);
         }
     }
 
@@ -425,10 +454,10 @@ impl Outbox for Fanout {
         if self.rooms.len() <= room.room {
             self.rooms.resize_with(room.room + 1, RoomBatch::default);
         }
-        let spans = [
-            self.encode(Framing::Frames, text),
-            self.encode(Framing::Lines, text),
-        ];
+        let spans = Framing::ALL.map(|framing| match self.speakers[framing.index()] {
+            0 => Span { start: 0, end: 0 }, // nobody to read it: not encoded
+            _ => self.encode(framing, text),
+        });
         let batch = &mut self.rooms[room.room];
         if !batch.is_open() {
             self.last_serial += 1;

@@ -1,4 +1,4 @@
-//! The two wire framings, how a connection's framing is detected, and their codecs.
+//! The three wire framings, how a connection's framing is detected, and their codecs.
 //!
 //! Nothing here touches a socket: the decoder is fed whatever bytes have arrived and says
 //! whether a whole message is there. "Incomplete" is a normal outcome, not an error, so a
@@ -6,6 +6,10 @@
 //! See `docs/protocol.md` for the wire format.
 
 use std::fmt;
+
+pub mod websocket;
+
+use websocket::WebSocketDecoder;
 
 /// Bytes in a frame header: a little-endian `u32` payload length.
 pub const FRAME_HEADER_LEN: usize = 4;
@@ -22,17 +26,31 @@ pub enum Framing {
     Frames,
     /// Text ending in `\n`; one trailing `\r` is dropped.
     Lines,
+    /// WebSocket text messages (RFC 6455), after an HTTP upgrade; never detected from
+    /// bytes alone.
+    WebSocket,
 }
 
 impl Framing {
-    /// Both framings, in a fixed order (the order of [`Framing::index`]).
-    pub const ALL: [Framing; 2] = [Framing::Frames, Framing::Lines];
+    /// Every framing, in a fixed order (the order of [`Framing::index`]).
+    pub const ALL: [Framing; 3] = [Framing::Frames, Framing::Lines, Framing::WebSocket];
 
-    /// A dense index (0 or 1), for per-framing arrays.
+    /// A dense index (0, 1 or 2), for per-framing arrays.
     pub fn index(self) -> usize {
         match self {
             Framing::Frames => 0,
             Framing::Lines => 1,
+            Framing::WebSocket => 2,
+        }
+    }
+
+    /// What a connection in this framing is sent last, when the server closes it
+    /// (`code` says why, in WebSocket's terms): a close frame for WebSocket, nothing for
+    /// the others, whose close is the end of the stream.
+    pub fn goodbye(self, code: u16, reason: &str) -> Vec<u8> {
+        match self {
+            Framing::WebSocket => websocket::close_frame(code, reason),
+            Framing::Frames | Framing::Lines => Vec::new(),
         }
     }
 
@@ -50,6 +68,7 @@ impl Framing {
                 out.extend_from_slice(text);
                 out.push(b'\n');
             }
+            Framing::WebSocket => websocket::encode_frame(websocket::TEXT, text, out),
         }
     }
 
@@ -72,16 +91,10 @@ impl Framing {
                     .map_or(bytes.len(), |at| pos + at + 1);
                 (start, end)
             }
-            Framing::Frames => {
+            Framing::Frames | Framing::WebSocket => {
                 let mut at = boundary;
                 while at < pos {
-                    let next = match bytes.get(at..at + FRAME_HEADER_LEN) {
-                        Some(header) => {
-                            let len = u32::from_le_bytes([header[0], header[1], header[2], header[3]]);
-                            at + FRAME_HEADER_LEN + len as usize
-                        }
-                        None => bytes.len(),
-                    };
+                    let next = at + self.encoded_len(&bytes[at..]).unwrap_or(bytes.len());
                     if next > pos {
                         return (at, next.min(bytes.len()));
                     }
@@ -89,6 +102,19 @@ impl Framing {
                 }
                 (pos, pos)
             }
+        }
+    }
+
+    /// The length of the message this framing encoded at the start of `bytes` (header
+    /// included), if its header is all there. Not for lines (they have no header).
+    fn encoded_len(self, bytes: &[u8]) -> Option<usize> {
+        match self {
+            Framing::Frames => {
+                let header = bytes.first_chunk::<FRAME_HEADER_LEN>()?;
+                Some(FRAME_HEADER_LEN + u32::from_le_bytes(*header) as usize)
+            }
+            Framing::WebSocket => websocket::server_frame_len(bytes),
+            Framing::Lines => None,
         }
     }
 
@@ -105,6 +131,7 @@ impl fmt::Display for Framing {
         f.write_str(match self {
             Framing::Frames => "frames",
             Framing::Lines => "lines",
+            Framing::WebSocket => "websocket",
         })
     }
 }
@@ -141,6 +168,17 @@ pub enum Decoded<'a> {
     LineTooLong,
     /// No whole message yet: keep the input and call again when more has arrived.
     Incomplete,
+    /// WebSocket: a whole text message was assembled in the decoder's own buffer (its
+    /// frames were masked, perhaps fragmented): take it with [`Decoder::take_message`].
+    Assembled,
+    /// WebSocket: these bytes (a pong) are to be sent back to this client.
+    Reply(Vec<u8>),
+    /// WebSocket: the client sent a close frame, with this code if it gave one; the
+    /// server answers with a close frame and closes.
+    Closing(Option<u16>),
+    /// WebSocket: the client broke the protocol; the connection is closed with this
+    /// close code and reason. Uses all the input.
+    Violation(u16, String),
 }
 
 /// A frame announced a length over the limit. The connection cannot resynchronise.
@@ -162,6 +200,8 @@ pub struct Decoder {
     /// Lines only: how many bytes at the start of the input were already searched for a
     /// `\n` in vain, so an unfinished line costs O(new bytes) per call, not O(held).
     scanned: usize,
+    /// WebSocket only: the message being assembled.
+    websocket: WebSocketDecoder,
 }
 
 impl Decoder {
@@ -172,6 +212,7 @@ impl Decoder {
             limit,
             discarding: false,
             scanned: 0,
+            websocket: WebSocketDecoder::default(),
         }
     }
 
@@ -193,7 +234,19 @@ impl Decoder {
         match self.framing {
             Framing::Frames => self.decode_frame(input),
             Framing::Lines => Ok(self.decode_line(input)),
+            Framing::WebSocket => Ok(self.websocket.decode(input, self.limit)),
         }
+    }
+
+    /// The message a [`Decoded::Assembled`] announced. Hand the buffer back with
+    /// [`Decoder::give_back`] once it is handled, so the next message reuses it.
+    pub fn take_message(&mut self) -> Vec<u8> {
+        self.websocket.take_message()
+    }
+
+    /// Returns a buffer taken with [`Decoder::take_message`].
+    pub fn give_back(&mut self, buffer: Vec<u8>) {
+        self.websocket.give_back(buffer);
     }
 
     fn decode_frame<'a>(&self, input: &'a [u8]) -> Result<(Decoded<'a>, usize), FrameTooLarge> {

@@ -7,6 +7,7 @@
 //! - [`chat`]: nicks, rooms and commands as "input from X -> messages to these targets".
 //! - [`fanout`]: one loop turn's output, encoded once per framing and batched per recipient.
 //! - [`password`]: the `/pass` gate of `--password-file`.
+//! - [`http`]: HTTP on the chat port: the web page, and the WebSocket upgrade.
 //! - [`fd_limit`]: raising the open-file limit (server and load tester).
 //! - [`tls`]: loading certificates and keys, `rustls` configurations (server and client).
 //!
@@ -23,6 +24,7 @@ pub mod command;
 pub mod fanout;
 pub mod fd_limit;
 pub mod framing;
+pub mod http;
 pub mod password;
 pub mod server;
 pub mod text;

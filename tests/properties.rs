@@ -63,6 +63,7 @@ fn drain_decoder(
             Decoded::Message(text) => Item::Message(text.to_vec()),
             Decoded::Nothing => Item::Nothing,
             Decoded::LineTooLong => Item::LineTooLong,
+            other => panic!("not from frames or lines: {other:?}"),
         };
         assert!(used >= 1, "{item:?} used no bytes: the caller would loop forever");
         items.push(item);

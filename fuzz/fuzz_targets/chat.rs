@@ -146,6 +146,9 @@ impl Loop {
             match item {
                 Decoded::Incomplete => break,
                 Decoded::Nothing => {}
+                Decoded::Assembled | Decoded::Reply(_) | Decoded::Closing(_) | Decoded::Violation(..) => {
+                    unreachable!("websocket items from frames or lines")
+                }
                 Decoded::LineTooLong => {
                     Tee(&mut self.fanout, &mut self.recorder).to_client(id, "! line too long");
                 }

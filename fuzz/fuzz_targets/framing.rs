@@ -93,6 +93,7 @@ fn decode(framing: Framing, limit: usize, stream: &[u8], sizes: &[u8], detecting
                 Decoded::Message(text) => items.push(Item::Message(text.to_vec())),
                 Decoded::LineTooLong => items.push(Item::LineTooLong),
                 Decoded::Nothing => {}
+                other => panic!("not from frames or lines: {other:?}"),
             }
             assert!(used >= 1, "a decoder used no bytes");
             at += used;

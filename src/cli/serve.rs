@@ -94,6 +94,12 @@ fn options() -> getopts::Options {
     let mut opts = options_with(FLAGS);
     opts.optflag("", "echo", "send clients their own chat lines back");
     opts.optflag("", "require-tls", "refuse plain connections (needs --tls-cert)");
+    opts.optmulti(
+        "",
+        "allowed-origin",
+        "also let pages from ORIGIN (scheme://host[:port]) open a chat socket (repeatable)",
+        "ORIGIN",
+    );
     opts.optflag(
         "",
         "limit-loopback",
@@ -163,6 +169,7 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     config.max_per_address = flag(matches, "max-per-address", server::DEFAULT_MAX_PER_ADDRESS)?;
     config.msg_rate = flag(matches, "msg-rate", server::DEFAULT_MSG_RATE)?;
     config.limit_loopback = matches.opt_present("limit-loopback");
+    config.site.allowed_origins = matches.opt_strs("allowed-origin");
     config.announce_limit = flag(matches, "announce-limit", mio_chat::chat::DEFAULT_ANNOUNCE_LIMIT)?;
     config.tls = tls_from(matches)?;
     config.require_tls = matches.opt_present("require-tls");

@@ -215,7 +215,7 @@ impl Link {
                     deliver(text);
                     used += n;
                 }
-                Ok((Decoded::Nothing | Decoded::LineTooLong, n)) => used += n,
+                Ok((_, n)) => used += n, // nothing to show (a frames server sends only messages)
                 Err(too_large) => {
                     break Err(Lost(format!(
                         "the server sent a frame of {} bytes, over the {} byte limit",

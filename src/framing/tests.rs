@@ -18,6 +18,7 @@ fn decode_chunks(framing: Framing, limit: usize, chunks: &[&[u8]]) -> Result<Vec
                 Decoded::LineTooLong => out.push("!too long".to_string()),
                 Decoded::Nothing => {}
                 Decoded::Incomplete => break,
+                other => panic!("not from frames or lines: {other:?}"),
             }
             assert!(used > 0, "a non-incomplete item must use bytes");
             at += used;

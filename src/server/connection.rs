@@ -78,6 +78,9 @@ pub struct Connection {
     pub refusal: Option<Refusal>,
     /// In the chat (welcomed): no longer connecting.
     pub joined: bool,
+    /// It began with an HTTP request line: its bytes are an HTTP request until it is
+    /// answered (and closed) or upgraded to WebSocket.
+    pub http: bool,
     /// Waiting for `/pass` (with `--password-file`): the wrong tries so far.
     pub locked: Option<u8>,
     /// Its address, when it counts against `--max-per-address`.
@@ -118,6 +121,7 @@ impl Connection {
             transport,
             refusal: None,
             joined: false,
+            http: false,
             locked: None,
             counted_address: None,
             bucket: None,

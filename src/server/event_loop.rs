@@ -17,6 +17,7 @@ use super::zero_copy::ZeroCopy;
 use super::Config;
 use crate::chat::{Chat, ChatConfig};
 use crate::fanout::Fanout;
+use crate::framing::{websocket, Framing};
 use log::{debug, info, warn};
 use mio::net::TcpListener;
 use mio::{Events, Interest, Poll, Token};
@@ -66,6 +67,27 @@ pub enum CloseReason {
     IdleTimeout,
     /// Its framing was still unknown `--handshake-timeout` after it connected.
     HandshakeTimeout,
+    /// WebSocket: it sent a close frame with this code (answered with the same).
+    Goodbye(u16),
+    /// WebSocket: it broke the protocol (its close frame is already queued).
+    Protocol,
+}
+
+impl CloseReason {
+    /// The WebSocket close code a connection closed for this reason is sent last, if
+    /// any (the other framings end with the stream itself).
+    fn goodbye_code(self) -> Option<u16> {
+        match self {
+            CloseReason::Requested | CloseReason::IdleTimeout => Some(websocket::NORMAL),
+            CloseReason::Goodbye(code) => Some(code),
+            CloseReason::Eof
+            | CloseReason::TooSlow // written with its last notice (`drop_slow_client`)
+            | CloseReason::Error
+            | CloseReason::Oversized
+            | CloseReason::HandshakeTimeout
+            | CloseReason::Protocol => None,
+        }
+    }
 }
 
 /// Counters the loop keeps for `/stats` and `--stats-interval`.
@@ -275,6 +297,12 @@ impl Server {
             return;
         };
         conn.closing = true;
+        if let (Some(framing), Some(code)) = (conn.framing(), reason.goodbye_code()) {
+            let goodbye = framing.goodbye(code, "");
+            if !goodbye.is_empty() {
+                self.fanout.to_client_encoded(key, &goodbye);
+            }
+        }
         self.to_close.push((key, reason));
         self.chat.disconnect(key, None, &mut self.fanout);
     }
@@ -291,6 +319,12 @@ impl Server {
             debug!("deregister listener: {e}");
         }
         self.chat.shutdown(&mut self.fanout);
+        let going = websocket::close_frame(websocket::GOING_AWAY, "server shutting down");
+        for (key, conn) in &self.conns {
+            if conn.framing() == Some(Framing::WebSocket) {
+                self.fanout.to_client_encoded(key, &going);
+            }
+        }
     }
 
     /// True once a stopping server has flushed everything or run out of time.

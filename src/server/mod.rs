@@ -81,6 +81,8 @@ pub struct Config {
     pub password: Option<String>,
     /// Rooms bigger than this send no join, leave or rename notices.
     pub announce_limit: usize,
+    /// The web page's settings: which other sites' pages may open a chat socket.
+    pub site: crate::http::Site,
 }
 
 impl Config {
@@ -106,6 +108,7 @@ impl Config {
             limit_loopback: false,
             password: None,
             announce_limit: crate::chat::DEFAULT_ANNOUNCE_LIMIT,
+            site: crate::http::Site::default(),
         }
     }
 }

@@ -13,6 +13,7 @@ fn hello(framing: Framing) -> &'static [u8] {
     match framing {
         Framing::Frames => &[0, 0, 0, 0],
         Framing::Lines => b"\n",
+        Framing::WebSocket => b"", // its hello is the HTTP upgrade request
     }
 }
 

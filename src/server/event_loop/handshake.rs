@@ -3,9 +3,10 @@
 //! it is refused. Until it joins, it is `connecting`: counted in `/stats`, closed at
 //! `--handshake-timeout`.
 
-use super::{CloseReason, Server};
+use super::{turn, CloseReason, Server};
 use crate::chat::Outbox;
 use crate::framing::{self, Framing};
+use crate::http::{self, Answer};
 use crate::password::{self, Attempt};
 use crate::server::connection::Refusal;
 use crate::server::transport::{self, Fed, Kind, Transport};
@@ -133,6 +134,42 @@ impl Server {
         } else {
             self.join_chat(key);
         }
+    }
+
+    /// A connection that began with an HTTP request line, once its request head is all
+    /// there: answered with a file of the web page or an error, then closed; or upgraded
+    /// to a WebSocket chat client. `None` while the head is incomplete; else where the
+    /// WebSocket data starts (after an upgrade) or the end of `input`.
+    pub(super) fn answer_http(&mut self, key: usize, input: &[u8]) -> Option<usize> {
+        match http::answer(input, &self.config.site) {
+            Answer::Incomplete => None,
+            Answer::Respond(response) => {
+                self.send_raw(key, &response);
+                self.close(key, CloseReason::Requested);
+                Some(input.len())
+            }
+            Answer::Upgrade { response, used } => {
+                self.send_raw(key, &response);
+                self.conns[key].http = false;
+                self.framing_known(key, Framing::WebSocket);
+                Some(used)
+            }
+        }
+    }
+
+    /// Sends bytes outside any framing (an HTTP response) ahead of everything else,
+    /// through the transport.
+    pub(super) fn send_raw(&mut self, key: usize, bytes: &[u8]) {
+        let conn = &mut self.conns[key];
+        conn.out.push_owned(bytes.to_vec(), 0);
+        match conn.write_queued() {
+            Ok(n) => self.counters.bytes_out += n as u64,
+            Err(e) => {
+                debug!("write to connection {key}: {e}");
+                return self.close(key, CloseReason::Error);
+            }
+        }
+        turn::set_write_interest(self.poll.registry(), conn, key);
     }
 
     /// The client is in: welcomed into the lobby, no longer connecting.

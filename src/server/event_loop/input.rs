@@ -13,7 +13,8 @@
 use super::turn::drop_slow_client;
 use super::{CloseReason, Server};
 use crate::chat::{Outbox, ServerCounters};
-use crate::framing::{self, Decoded, Framing};
+use crate::framing::{self, websocket, Decoded, Framing};
+use crate::http;
 use crate::server::transport::Transport;
 use crate::text;
 use log::{debug, info};
@@ -247,13 +248,27 @@ impl Server {
         if matches!(self.conns[key].transport, Transport::Undecided) {
             return (0, Progress::NeedMore); // plain or TLS is decided first
         }
+        let mut at = 0;
         if self.conns[key].decoder.is_none() {
-            match framing::detect(input) {
-                Some(framing) => self.framing_known(key, framing),
-                None => return (0, Progress::NeedMore),
+            if !self.conns[key].http {
+                match http::is_request_line(input) {
+                    Some(true) => self.conns[key].http = true,
+                    Some(false) => {}
+                    None => return (0, Progress::NeedMore),
+                }
+            }
+            if self.conns[key].http {
+                match self.answer_http(key, input) {
+                    Some(used) => at = used, // upgraded: the rest is WebSocket
+                    None => return (0, Progress::NeedMore),
+                }
+            } else {
+                match framing::detect(input) {
+                    Some(framing) => self.framing_known(key, framing),
+                    None => return (0, Progress::NeedMore),
+                }
             }
         }
-        let mut at = 0;
         loop {
             if self.conns[key].closing {
                 return (input.len(), Progress::Stopped);
@@ -375,6 +390,27 @@ impl Server {
             Decoded::LineTooLong => {
                 let text = format!("! line too long (limit {} bytes)", self.config.max_message);
                 self.fanout.to_client(key, &text);
+            }
+            Decoded::Assembled => {
+                let Some(message) = self.conns[key].decoder.as_mut().map(|d| d.take_message()) else {
+                    return;
+                };
+                self.handle_item(key, Decoded::Message(&message));
+                if let Some(decoder) = self.conns[key].decoder.as_mut() {
+                    decoder.give_back(message); // the next message reuses the buffer
+                }
+            }
+            Decoded::Reply(bytes) => self.fanout.to_client_encoded(key, &bytes),
+            Decoded::Closing(code) => {
+                self.close(key, CloseReason::Goodbye(code.unwrap_or(websocket::NORMAL)))
+            }
+            Decoded::Violation(code, reason) => {
+                if let Some(framing) = self.conns[key].framing() {
+                    self.fanout
+                        .to_client_encoded(key, &framing.goodbye(code, &reason));
+                }
+                debug!("connection {key}: protocol violation ({code}: {reason})");
+                self.close(key, CloseReason::Protocol);
             }
             Decoded::Nothing | Decoded::Incomplete => {}
         }

@@ -43,6 +43,9 @@ impl Server {
         while let Some(key) = due(&mut self.handshake_deadlines, now, &self.conns) {
             if !self.conns[key].joined && !self.conns[key].closing {
                 debug!("connection {key}: not in the chat after the handshake timeout, closing it");
+                if self.conns[key].http {
+                    self.send_raw(key, &crate::http::timeout_response());
+                }
                 self.close(key, CloseReason::HandshakeTimeout);
             }
         }

@@ -2,7 +2,7 @@
 //! connections that ended are removed.
 
 use super::{CloseReason, Server, ACCEPT_BACKOFF_MIN};
-use crate::framing::Framing;
+use crate::framing::{websocket, Framing};
 use crate::server::connection::{Connection, TurnSource};
 use crate::server::transport::Transport;
 use crate::server::zero_copy::TurnPages;
@@ -158,6 +158,7 @@ pub(super) fn drop_slow_client(conn: &mut Connection, framing: Framing, queued: 
     let mut last = conn.out.drop_all(framing);
     let notice = format!("! disconnected: too slow ({queued} bytes queued)");
     framing.encode_into(notice.as_bytes(), &mut last);
+    last.extend_from_slice(&framing.goodbye(websocket::POLICY_VIOLATION, "too slow"));
     let _ = conn.sink().write(&last);
 }
 
