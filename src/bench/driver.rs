@@ -68,6 +68,9 @@ pub struct Driver {
     disconnect_reason: Option<String>,
     connected_reported: bool,
     drained_reported: bool,
+    /// Deliveries were published since the end of the last turn, so the receivers may
+    /// have just completed.
+    published_this_turn: bool,
 }
 
 impl Driver {
@@ -99,6 +102,7 @@ impl Driver {
             disconnect_reason: None,
             connected_reported: false,
             drained_reported: false,
+            published_this_turn: false,
         })
     }
 
@@ -139,6 +143,10 @@ impl Driver {
             let mut received = false;
             for event in events.iter() {
                 received |= self.on_event(event, now);
+                // After each connection, not once per turn: under load one turn can
+                // read for hundreds of ms, and the per-second timeline would see it
+                // as a stall followed by a burst.
+                self.publish_count();
             }
             if received {
                 self.shared.last_rx_ns.fetch_max(now, Ordering::Relaxed);
@@ -259,13 +267,23 @@ impl Driver {
         }
     }
 
-    fn publish_deliveries(&mut self, now: u64) {
+    /// Adds the payloads received since the last call to the shared count.
+    fn publish_count(&mut self) {
         if self.sink.unpublished > 0 {
             self.shared
                 .deliveries
                 .fetch_add(self.sink.unpublished, Ordering::Relaxed);
-            self.shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
             self.sink.unpublished = 0;
+            self.published_this_turn = true;
+        }
+    }
+
+    /// End of a turn: publishes the count, the time of the last delivery, and whether
+    /// this loop's receivers have everything.
+    fn publish_deliveries(&mut self, now: u64) {
+        self.publish_count();
+        if std::mem::take(&mut self.published_this_turn) {
+            self.shared.last_delivery_ns.fetch_max(now, Ordering::Relaxed);
             // A receiver may just have completed: look again soon rather than next tick.
             if self.shared.final_sent().is_some() {
                 self.check_drained();
