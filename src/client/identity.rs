@@ -82,6 +82,11 @@ impl Identity {
         }
     }
 
+    /// The nick the server knows this client by on this connection, once welcomed.
+    pub fn current(&self) -> Option<&str> {
+        self.current.as_deref()
+    }
+
     /// The nick to restore, if any.
     pub fn nick(&self) -> Option<&str> {
         self.nick.as_deref()

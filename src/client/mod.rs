@@ -6,6 +6,8 @@
 //! - [`link`]: one connection: non-blocking connect, out queue, frames in.
 //! - [`transport`]: how bytes cross the socket, plain or TLS (also used by the bench).
 //! - [`input`]: the user's lines, from a stdin thread or from `--send`.
+//! - [`completion`]: what Tab completes: `/commands` and nicks.
+//! - [`nicks`]: the nicks seen in the current room, for completion.
 //! - [`identity`]: the nick and room to restore after a reconnect.
 //! - [`screen`]: styled lines collected per loop turn and written to stdout.
 //! - [`style`]: what a line looks like on a terminal or in a pipe.
@@ -14,9 +16,11 @@
 
 pub mod backoff;
 pub mod clock;
+pub mod completion;
 pub mod identity;
 pub mod input;
 pub mod link;
+pub mod nicks;
 pub mod screen;
 pub mod session;
 pub mod style;

@@ -13,6 +13,8 @@ const DIM: &str = "\x1b[2m";
 const RED: &str = "\x1b[1;31m";
 /// The `you` of the user's own lines.
 const BOLD: &str = "\x1b[1m";
+/// `HH:MM:SS ` (see [`super::clock::local_hms`]).
+const STAMP_WIDTH: usize = 9;
 /// Foreground colours for nicks; red is left out, it means errors.
 const NICK_COLOURS: [u8; 10] = [32, 33, 34, 35, 36, 92, 93, 94, 95, 96];
 
@@ -68,27 +70,58 @@ impl Style {
     /// The line to print for something the user sent, if any: on a terminal the server
     /// does not echo our own chat lines, so they are shown as `you: TEXT` (and `/me TEXT`
     /// as `* you TEXT`). Other commands show nothing: the server answers them.
+    ///
+    /// When stdin is a terminal too, the line editor redraws the typed line as this in
+    /// place instead (see `editor::redraw`), so it is shown once.
     pub fn sent(&self, line: &str, stamp: &str) -> Option<String> {
         if !self.terminal {
             return None;
         }
-        let (prefix, text) = match command::parse(line) {
-            Ok(Command::Say(text)) => ("you:", text),
-            Ok(Command::Me(text)) => ("* you", text),
-            _ => return None,
-        };
-        // The terminal's echo of the typed line stays: erasing it is unsafe, since other
-        // lines (a paste, a message) may have been printed below it in the meantime.
+        let (label, text) = sent_label(line)?;
+        let mut out = self.sent_head(label, stamp);
+        out.push_str(text);
+        Some(out)
+    }
+
+    /// The decorated start of a line the user sent, up to its text: the stamp when
+    /// timestamps are on, the `label` (bold when colour is on) and a space. Its width on
+    /// screen is [`Style::sent_head_width`].
+    pub fn sent_head(&self, label: &str, stamp: &str) -> String {
         let mut out = String::new();
         self.push_stamp(stamp, &mut out);
         if self.colour {
-            push_painted(&mut out, BOLD, prefix);
+            push_painted(&mut out, BOLD, label);
         } else {
-            out.push_str(prefix);
+            out.push_str(label);
         }
         out.push(' ');
-        out.push_str(text);
-        Some(out)
+        out
+    }
+
+    /// The columns [`Style::sent_head`] takes for an ASCII `label`: escapes take none.
+    pub fn sent_head_width(&self, label: &str) -> usize {
+        self.stamp_width() + label.len() + 1
+    }
+
+    /// The columns the timestamp and its space take: `HH:MM:SS `, or none.
+    pub fn stamp_width(&self) -> usize {
+        if self.timestamps {
+            STAMP_WIDTH
+        } else {
+            0
+        }
+    }
+
+    /// The line editor's prompt as shown: dimmed when colour is on, since it is not a
+    /// line of the chat.
+    pub fn prompt(&self, plain: &str) -> String {
+        let mut out = String::new();
+        if self.colour {
+            push_painted(&mut out, DIM, plain);
+        } else {
+            out.push_str(plain);
+        }
+        out
     }
 
     fn push_stamp(&self, stamp: &str, out: &mut String) {
@@ -119,6 +152,16 @@ fn push_painted(out: &mut String, paint: &str, text: &str) {
     out.push_str(paint);
     out.push_str(text);
     out.push_str(RESET);
+}
+
+/// How a line the user sends is shown: `you:` or `* you` and the text after it, or `None`
+/// for a command, which the server answers. The text is always a part of `line`.
+pub fn sent_label(line: &str) -> Option<(&'static str, &str)> {
+    match command::parse(line) {
+        Ok(Command::Say(text)) => Some(("you:", text)),
+        Ok(Command::Me(text)) => Some(("* you", text)),
+        _ => None,
+    }
 }
 
 /// `NICK: text` -> (`NICK`, `: text`), if NICK is a valid nick.
