@@ -202,7 +202,7 @@ fn compare_with_a_missing_or_foreign_file_exits_2_naming_it() {
 }
 
 /// --hgrm and --plot need latencies, so --idle refuses them; an unwritable path fails
-/// before any connection is made.
+/// before any connection is made; a run that fails leaves no empty file behind.
 #[test]
 fn output_flags_are_refused_when_there_is_nothing_to_write_or_nowhere_to_write() {
     let idle = run_to_exit(&["bench", "127.0.0.1:9", "--idle", "1", "--plot", "x.svg"]);
@@ -216,6 +216,34 @@ fn output_flags_are_refused_when_there_is_nothing_to_write_or_nowhere_to_write()
         nowhere.stderr
     );
     assert_eq!(nowhere.stderr.lines().count(), 1, "{}", nowhere.stderr);
+
+    let dir = TempDir::new("failed-run");
+    let (hgrm, svg) = (dir.path("run.hgrm"), dir.path("run.svg"));
+    let addr = closed_port();
+    let args = [
+        "bench",
+        &addr,
+        "--clients",
+        "2",
+        "--senders",
+        "1",
+        "--hgrm",
+        &hgrm,
+        "--plot",
+        &svg,
+    ];
+    let refused = run_to_exit(&args);
+    assert_eq!(refused.code(), 1, "{}", refused.stderr);
+    assert!(refused.stderr.contains("refused"), "{}", refused.stderr);
+    for path in [&hgrm, &svg] {
+        assert!(!std::path::Path::new(path).exists(), "{path} was left behind");
+    }
+}
+
+/// A loopback address where nothing listens: a port that was just bound and released.
+fn closed_port() -> String {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind a free port");
+    listener.local_addr().expect("its address").to_string()
 }
 
 /// --help lists the new flags.

@@ -95,7 +95,11 @@ pub fn main(args: &[String]) -> Outcome {
     let json = matches.opt_present("json");
     init_logging();
     warn_if_insecure(config.tls.as_ref());
-    match bench::run(config).map_err(Failure::Runtime)? {
+    let outcome = bench::run(config).map_err(|reason| {
+        outputs.discard();
+        Failure::Runtime(reason)
+    })?;
+    match outcome {
         bench::Outcome::Load(report) => {
             let status = print_load(&report, json);
             outputs.write(&report, &title)?;
@@ -188,6 +192,14 @@ impl Outputs {
             hgrm: open("hgrm")?,
             plot: open("plot")?,
         })
+    }
+
+    /// Removes the files again when the run failed, so no empty file is mistaken for
+    /// a measurement.
+    fn discard(&self) {
+        for (path, _) in self.hgrm.iter().chain(&self.plot) {
+            let _ = std::fs::remove_file(path);
+        }
     }
 
     /// Writes what `report` measured into each file asked for.
