@@ -16,7 +16,9 @@ one message; every message received is printed as one line. stdin may be a termi
 pipe or a file; when it ends (or after the --send messages), the client waits until
 everything is sent, keeps printing for --linger seconds, and exits 0. On a terminal your
 own lines are shown as `you: TEXT` and nicks are coloured; in a pipe lines are printed as
-received. Type /help for the server's commands, /quit or Ctrl-C to leave.
+received. When stdin is a terminal too, the line you type stays at the bottom, with
+Emacs keys, Up/Down for earlier lines and Tab to complete /commands and nicks. Type
+/help for the server's commands, /quit, Ctrl-C or Ctrl-D (on an empty line) to leave.
 With --tls the connection is TLS; the server's certificate must be valid for the host
 in ADDR, signed by a CA in Mozilla's list (built in) or, with --ca, in FILE.";
 

@@ -1,4 +1,5 @@
-//! What the user sends: lines read from stdin by a helper thread, or the `--send` list.
+//! What the user sends: lines read from stdin by a helper thread (the plain reader here,
+//! or the line editor at a terminal), or the `--send` list.
 //!
 //! stdin is read by a blocking thread rather than registered with the `Poll` because
 //! epoll refuses regular files (`< script.txt`), and a thread treats a terminal, a pipe
@@ -13,7 +14,7 @@ use std::sync::mpsc::{self, Receiver, SyncSender, TryRecvError};
 use std::sync::Arc;
 
 /// Lines the reader thread may be ahead of the event loop.
-const CHANNEL_LINES: usize = 256;
+pub const CHANNEL_LINES: usize = 256;
 
 /// One thing from the user's side.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,8 +32,8 @@ pub enum Input {
 pub enum UserInput {
     /// `--send` messages, then the end.
     Scripted(VecDeque<String>),
-    /// Lines from the stdin reader thread.
-    Stdin(Receiver<Input>),
+    /// Lines from a reader thread: the plain one or the line editor.
+    Thread(Receiver<Input>),
     /// The end was already handed out.
     Finished,
 }
@@ -52,14 +53,19 @@ impl UserInput {
         std::thread::Builder::new()
             .name("stdin".to_string())
             .spawn(move || read_stdin_lines(&tx, &waker))?;
-        Ok(UserInput::Stdin(rx))
+        Ok(UserInput::Thread(rx))
+    }
+
+    /// Lines from a reader thread that hands them over with [`hand_over`].
+    pub fn from_thread(rx: Receiver<Input>) -> Self {
+        UserInput::Thread(rx)
     }
 
     /// The next input if one is ready now; `None` if the loop must wait for more.
     pub fn try_next(&mut self) -> Option<Input> {
         let next = match self {
             UserInput::Scripted(lines) => Some(lines.pop_front().map_or(Input::End, Input::Line)),
-            UserInput::Stdin(rx) => match rx.try_recv() {
+            UserInput::Thread(rx) => match rx.try_recv() {
                 Ok(input) => Some(input),
                 Err(TryRecvError::Empty) => None,
                 // The thread always says End or Failed before it stops; this is a backstop.
@@ -91,11 +97,16 @@ fn read_stdin_lines(tx: &SyncSender<Input>, waker: &Waker) {
             Err(e) => Input::Failed(e.to_string()),
         };
         let last = !matches!(input, Input::Line(_));
-        // A send error means the loop is gone, so there is no one left to tell.
-        if tx.send(input).is_err() || waker.wake().is_err() || last {
+        if !hand_over(tx, waker, input) || last {
             return;
         }
     }
+}
+
+/// Gives `input` to the loop and wakes it; blocks while the channel is full. False when
+/// the loop is gone, so there is no one left to tell.
+pub fn hand_over(tx: &SyncSender<Input>, waker: &Waker, input: Input) -> bool {
+    tx.send(input).is_ok() && waker.wake().is_ok()
 }
 
 /// The text of one raw line without its `\n` or `\r\n`; `None` for an empty line, which

@@ -1,15 +1,19 @@
 //! The bundled client behind `mio-chat connect`: lines typed (or piped) go to the server
-//! as frames, frames received are printed as lines.
+//! as frames, frames received are printed as lines. At a terminal the input line stays at
+//! the bottom and what arrives is printed above it.
 //!
 //! Built on the same single-threaded mio model as the server. The parts, one job each:
 //! - [`session`]: the event loop: connecting, reconnecting, lingering, exiting.
 //! - [`link`]: one connection: non-blocking connect, out queue, frames in.
 //! - [`transport`]: how bytes cross the socket, plain or TLS (also used by the bench).
+//! - [`user`]: who is on stdin and stdout, and so which input and output to use.
 //! - [`input`]: the user's lines, from a stdin thread or from `--send`.
+//! - [`editor`]: the line editor at a terminal (rustyline on the input thread).
 //! - [`completion`]: what Tab completes: `/commands` and nicks.
 //! - [`nicks`]: the nicks seen in the current room, for completion.
 //! - [`identity`]: the nick and room to restore after a reconnect.
-//! - [`screen`]: styled lines collected per loop turn and written to stdout.
+//! - [`screen`]: styled lines collected per loop turn and written to stdout or above the
+//!   input line.
 //! - [`style`]: what a line looks like on a terminal or in a pipe.
 //! - [`backoff`]: the reconnect schedule, with jitter.
 //! - [`clock`]: local `HH:MM:SS` for `--timestamps`.
@@ -17,6 +21,7 @@
 pub mod backoff;
 pub mod clock;
 pub mod completion;
+pub mod editor;
 pub mod identity;
 pub mod input;
 pub mod link;
@@ -25,6 +30,7 @@ pub mod screen;
 pub mod session;
 pub mod style;
 pub mod transport;
+pub mod user;
 
 use std::fmt;
 use std::time::Duration;

@@ -11,22 +11,24 @@
 //! - *connected*, input ended and all of it flushed --> *lingering* (`linger_until` set)
 //!   --linger over or server closes--> exit 0
 //!
-//! `/quit` ends the input like end-of-file does; Ctrl-C and SIGTERM exit 0 at once.
+//! `/quit` ends the input like end-of-file does; SIGINT and SIGTERM exit 0 at once. In the
+//! line editor, Ctrl-C and Ctrl-D on an empty line arrive as a typed `/quit`.
 
 use super::backoff::Backoff;
 use super::identity::Identity;
 use super::input::{Input, UserInput};
 use super::link::{describe, Link, Lost};
+use super::nicks::RoomNicks;
 use super::screen::Screen;
 use super::transport::TlsClient;
-use super::{Config, Error};
+use super::{user, Config, Error};
 use crate::command::{self, Command};
 use crate::text;
 use mio::{Events, Interest, Poll, Token, Waker};
 use signal_hook::consts::{SIGINT, SIGTERM};
 use signal_hook_mio::v1_0::Signals;
 use std::collections::VecDeque;
-use std::io::{ErrorKind, Write};
+use std::io::ErrorKind;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -81,10 +83,12 @@ pub struct Session {
     quitting: bool,
     linger_until: Option<Instant>,
     screen: Screen,
+    /// Who is in the current room, for the line editor's Tab completion.
+    nicks: RoomNicks,
 }
 
 impl Session {
-    /// Sets up the poller, the signal handlers and the input (stdin thread or `--send`).
+    /// Sets up the poller, the signal handlers, and the user's side (see [`user::open`]).
     ///
     /// # Errors
     /// [`Error::Local`] if any of them cannot be created.
@@ -97,11 +101,9 @@ impl Session {
         poll.registry()
             .register(&mut signals, SIGNALS, Interest::READABLE)
             .map_err(|e| local("cannot register signals", e))?;
-        let input = if config.send.is_empty() {
-            UserInput::stdin(Arc::clone(&waker)).map_err(|e| local("cannot start the stdin reader", e))?
-        } else {
-            UserInput::scripted(config.send)
-        };
+        let nicks = RoomNicks::new();
+        let (input, output) = user::open(config.send, config.style, &nicks, &waker)
+            .map_err(|e| local("cannot start the stdin reader", e))?;
         Ok(Session {
             poll,
             signals,
@@ -122,7 +124,8 @@ impl Session {
             input_done: false,
             quitting: false,
             linger_until: None,
-            screen: Screen::new(config.style),
+            screen: Screen::new(config.style, output),
+            nicks,
         })
     }
 
@@ -136,8 +139,9 @@ impl Session {
         while outcome.is_ok() {
             outcome = self.wait(&mut events).and_then(|()| self.handle(&events));
         }
-        // Whatever arrived before the end is still shown; a closed stdout can't be helped.
-        let _ = self.screen.flush();
+        // Whatever arrived before the end is still shown, and the terminal is handed back;
+        // a closed stdout can't be helped.
+        let _ = self.screen.finish();
         if let Some(link) = self.link.take() {
             link.close(self.poll.registry());
         }
@@ -197,10 +201,11 @@ impl Session {
         let Some(link) = self.link.as_mut() else {
             return Ok(());
         };
-        let (screen, identity) = (&mut self.screen, &mut self.identity);
+        let (screen, identity, nicks) = (&mut self.screen, &mut self.identity, &self.nicks);
         let read = link.read_messages(|raw| {
             let text = text::clean(raw);
             identity.on_received(&text);
+            nicks.on_received(&text, identity.current());
             screen.received(&text);
         });
         match read {
@@ -213,6 +218,7 @@ impl Session {
     fn on_connected(&mut self) {
         self.connect_deadline = None;
         self.backoff.reset();
+        self.nicks.clear(); // a new connection starts in the lobby
         if std::mem::take(&mut self.reported_failure) {
             self.report(&format!("connected to {}", self.addr));
         }
@@ -373,11 +379,9 @@ impl Session {
         }
     }
 
-    /// One line on stderr, after the stdout lines it follows.
+    /// One status line, after the lines it follows (see [`Screen::status`]).
     fn report(&mut self, what: &str) {
-        let _ = self.screen.flush();
-        // Not eprintln!, which panics when stderr is closed; a lost notice is no reason to stop.
-        let _ = writeln!(std::io::stderr(), "mio-chat: {what}");
+        self.screen.status(what);
     }
 
     fn is_connected(&self) -> bool {
