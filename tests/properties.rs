@@ -198,6 +198,7 @@ proptest! {
                 Framing::Lines => expected_line_item(m, LIMIT),
                 Framing::Frames if m.is_empty() => Item::Nothing,
                 Framing::Frames => Item::Message(m.clone()),
+                Framing::WebSocket => unreachable!("never detected from bytes"),
             })
             .collect();
         prop_assert_eq!(without_nothing(items), without_nothing(expected));
