@@ -467,7 +467,6 @@ fn wait_until_in_room(client: &mut Client, nick: &str) {
 /// read ahead when `readline` returns; rustyline 19 takes buffered keys first, and its
 /// `buffer-redux` feature keeps keys read ahead for the next `readline`.
 #[test]
-#[ignore = "needs rustyline 19 with the buffer-redux feature"]
 fn pasted_lines_are_sent_whole() {
     let (_server, mut bob, pane) = alice_and_bob(&["--no-color"]);
     pane.tmux(&["send-keys", "-t", "0", "-l", "first pasted\rsecond pasted\rthird"]);
