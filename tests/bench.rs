@@ -3,6 +3,7 @@
 
 mod common;
 
+use common::tls::TestPki;
 use common::{run_to_exit_within, Finished, Server};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -97,6 +98,82 @@ fn lines_fan_out_delivers_every_message_exactly_once() {
     let run = bench(&args);
     assert_exact(&run, 50, 2, 200);
     assert_eq!(run.field("framing"), "\"lines\"");
+}
+
+/// The same over WebSocket: every connection upgrades with `GET /ws`, checks the
+/// server's `101`, sends masked frames and reads the server's unmasked ones.
+#[test]
+fn websocket_fan_out_delivers_every_message_exactly_once() {
+    let server = Server::start(&[]);
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "20",
+        "--senders",
+        "2",
+        "--messages",
+        "200",
+        "--framing",
+        "websocket",
+        "--json",
+    ];
+    let run = bench(&args);
+    assert_exact(&run, 20, 2, 200);
+    assert_eq!(run.field("framing"), "\"websocket\"");
+    assert_eq!(run.number("latency_count"), 20 * 2 * 200);
+}
+
+/// WebSocket inside TLS (wss): the upgrade and the frames go through the TLS session.
+#[test]
+fn websocket_over_tls_delivers_every_message_exactly_once() {
+    let pki = TestPki::new();
+    let server_args = pki.server_args();
+    let server = Server::start(&server_args.iter().map(String::as_str).collect::<Vec<_>>());
+    let addr = server.addr.to_string();
+    let args = [
+        &addr,
+        "--clients",
+        "20",
+        "--senders",
+        "2",
+        "--messages",
+        "200",
+        "--framing",
+        "websocket",
+        "--tls",
+        "--insecure",
+        "--json",
+    ];
+    let run = bench(&args);
+    assert_exact(&run, 20, 2, 200);
+    assert_eq!(run.field("framing"), "\"websocket\"");
+    assert_eq!(run.field("tls"), "true");
+}
+
+/// A server that does not answer the upgrade with HTTP fails every connection, and the
+/// run says why in one line.
+#[test]
+fn websocket_against_a_frames_only_server_names_the_failed_upgrade() {
+    let addr = start_faulty_relay(10, Fault::Drop).to_string();
+    let run = bench(&[
+        &addr,
+        "--clients",
+        "3",
+        "--senders",
+        "1",
+        "--messages",
+        "1",
+        "--framing",
+        "websocket",
+    ]);
+    assert_eq!(run.code(), 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stderr
+            .contains("did not answer the WebSocket upgrade with HTTP"),
+        "{}",
+        run.stderr
+    );
 }
 
 /// With --room every connection joins that room first; lobby chatter does not count.
@@ -259,7 +336,7 @@ fn an_unreachable_server_is_a_runtime_error() {
 #[test]
 fn bad_flags_are_usage_errors() {
     for (args, needle) in [
-        (&["--framing", "pigeon"][..], "--framing"),
+        (&["--framing", "pigeon"][..], "use frames, lines or websocket"),
         (&["--messages", "5", "--duration", "1"][..], "not both"),
         (&["--clients", "0"][..], "--clients"),
         (&["--rate", "-1"][..], "--rate"),

@@ -7,8 +7,8 @@
 
 use super::sender::SendState;
 use super::tracker::Tracker;
+use super::wire::Wire;
 use crate::client::transport::{Stream, TlsClient};
-use crate::framing::{Decoder, Framing, MAX_MESSAGE_LIMIT};
 use mio::net::TcpStream;
 use socket2::{Domain, Protocol, Socket, Type};
 use std::io;
@@ -62,8 +62,8 @@ pub struct Conn {
     pub state: State,
     /// When connecting started, ns on the run's clock (for the handshake deadline).
     pub started_ns: u64,
-    /// Splits what the server sends into messages.
-    pub decoder: Decoder,
+    /// Its framing: the hello, how messages are written and read.
+    pub wire: Wire,
     /// Received bytes not yet a whole message.
     pub inbox: Vec<u8>,
     /// Bytes to send; `written` of them are sent.
@@ -83,8 +83,8 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Starts a non-blocking connect to `addr` for a connection with this `role`; with
-    /// `tls`, a TLS one.
+    /// Starts a non-blocking connect to `addr` for a connection with this `role` that
+    /// will speak `wire`; with `tls`, a TLS one.
     ///
     /// # Errors
     /// The OS error when the socket cannot be created or the connect fails at once.
@@ -92,7 +92,7 @@ impl Conn {
         addr: SocketAddr,
         tls: Option<&TlsClient>,
         role: Role,
-        framing: Framing,
+        wire: Wire,
         now_ns: u64,
     ) -> io::Result<Conn> {
         let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
@@ -104,7 +104,7 @@ impl Conn {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let mut conn = Conn::closed(role, framing, now_ns);
+        let mut conn = Conn::closed(role, wire, now_ns);
         conn.stream = Some(Stream::new(TcpStream::from_std(socket.into()), tls)?);
         conn.state = State::Connecting;
         Ok(conn)
@@ -112,13 +112,13 @@ impl Conn {
 
     /// A connection that never opened: it keeps its place (and its counters) in the
     /// loop's list.
-    pub fn closed(role: Role, framing: Framing, now_ns: u64) -> Conn {
+    pub fn closed(role: Role, wire: Wire, now_ns: u64) -> Conn {
         Conn {
             stream: None,
             role,
             state: State::Closed,
             started_ns: now_ns,
-            decoder: Decoder::new(framing, MAX_MESSAGE_LIMIT),
+            wire,
             inbox: Vec::new(),
             outbox: Vec::new(),
             written: 0,
@@ -206,9 +206,9 @@ impl Conn {
 
     /// Senders: composes up to `max` due messages of `size` bytes into the outbox.
     pub fn compose(&mut self, now_ns: u64, size: usize, max: usize) -> usize {
-        let framing = self.decoder.framing();
+        let encoder = self.wire.encoder();
         match self.send.as_mut() {
-            Some(send) => send.compose(now_ns, size, framing, max, &mut self.outbox),
+            Some(send) => send.compose(now_ns, size, encoder, max, &mut self.outbox),
             None => 0,
         }
     }

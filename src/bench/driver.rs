@@ -12,6 +12,7 @@ use super::receive::Sink;
 use super::sender::SendState;
 use super::shared::{Phase, Shared};
 use super::tracker::Tracker;
+use super::wire::Wire;
 use mio::{Events, Interest, Poll, Token};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -71,6 +72,8 @@ pub struct Driver {
     /// Deliveries were published since the end of the last turn, so the receivers may
     /// have just completed.
     published_this_turn: bool,
+    /// Draws each connection's WebSocket key and mask; differs per loop and per run.
+    seed: u64,
 }
 
 impl Driver {
@@ -103,6 +106,7 @@ impl Driver {
             connected_reported: false,
             drained_reported: false,
             published_this_turn: false,
+            seed: random_seed(),
         })
     }
 
@@ -161,7 +165,7 @@ impl Driver {
             let role = self.roles[self.conns.len()];
             let token = Token(self.conns.len());
             let tls = self.config.tls.as_ref();
-            let mut conn = match Conn::connect(self.config.addr, tls, role, self.config.framing, now) {
+            let mut conn = match Conn::connect(self.config.addr, tls, role, self.next_wire(), now) {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Keep a closed placeholder so tokens stay equal to indices.
@@ -189,9 +193,16 @@ impl Driver {
     }
 
     fn push_closed(&mut self, role: Role, now: u64) {
-        let mut conn = Conn::closed(role, self.config.framing, now);
+        let mut conn = Conn::closed(role, self.next_wire(), now);
         self.attach_role_state(&mut conn);
         self.conns.push(conn);
+    }
+
+    /// The framing of the next connection; its seed (for a WebSocket key and mask) is
+    /// this loop's random seed plus the connection's index.
+    fn next_wire(&self) -> Wire {
+        let seed = self.seed.wrapping_add(self.conns.len() as u64);
+        Wire::new(self.config.framing, seed)
     }
 
     /// Receivers get a checker and senders their counters from the start, so a
@@ -290,6 +301,14 @@ impl Driver {
             }
         }
     }
+}
+
+/// A seed that differs per call: std's hasher keys come from the OS's randomness.
+fn random_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    std::collections::hash_map::RandomState::new()
+        .build_hasher()
+        .finish()
 }
 
 mod events;

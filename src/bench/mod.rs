@@ -9,6 +9,8 @@
 //!
 //! - [`config`]: what a run is asked to do.
 //! - [`conn`], [`sender`], [`receive`]: one connection's socket, sending and receiving.
+//! - [`wire`]: a connection's framing, client side (hello, encoder, decoder);
+//!   [`websocket`]: the client side of RFC 6455 (upgrade, masked frames out).
 //! - [`shared`]: the clock, phase and counters the threads share.
 //! - [`procfs`]: the server's memory and CPU (the descriptor limit is [`crate::fd_limit`]).
 //! - [`progress`], [`json`]: the stderr progress line; the `--json` writer.
@@ -35,6 +37,8 @@ pub mod sender;
 pub mod shared;
 pub mod timeline;
 pub mod tracker;
+pub mod websocket;
+pub mod wire;
 
 pub use config::{Config, Mode, SendLimit};
 pub use report::{IdleReport, LoadReport};

@@ -110,8 +110,8 @@ fn on_welcome(conn: &mut Conn, room: Option<&str>, msg: &[u8]) -> Result<Step, S
             String::from_utf8_lossy(msg)
         ));
     }
-    let framing = conn.decoder.framing();
-    framing.encode_into(format!("/join {room}").as_bytes(), &mut conn.outbox);
+    let encoder = conn.wire.encoder();
+    encoder.encode_into(format!("/join {room}").as_bytes(), &mut conn.outbox);
     conn.state = State::Joining;
     Ok(Step::Stay)
 }

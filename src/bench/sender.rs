@@ -2,7 +2,7 @@
 //! many messages have fully left the socket (only those count as sent).
 
 use super::payload::Marker;
-use crate::framing::Framing;
+use super::wire::Encoder;
 
 /// One sender's progress.
 #[derive(Debug, Clone)]
@@ -71,7 +71,7 @@ impl SendState {
         &mut self,
         now_ns: u64,
         size: usize,
-        framing: Framing,
+        encoder: Encoder,
         max: usize,
         out: &mut Vec<u8>,
     ) -> usize {
@@ -91,7 +91,7 @@ impl SendState {
             };
             self.payload.clear();
             marker.encode_into(size, &mut self.payload);
-            framing.encode_into(&self.payload, out);
+            encoder.encode_into(&self.payload, out);
             self.ends.push(out.len());
             self.composed += 1;
             n += 1;
@@ -117,13 +117,13 @@ impl SendState {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::framing::{Decoded, Decoder};
+    use crate::framing::{Decoded, Decoder, Framing};
 
     #[test]
     fn only_fully_written_messages_count_as_sent() {
         let mut s = SendState::new(1, Some(3), None, 0);
         let mut out = Vec::new();
-        assert_eq!(s.compose(7, 32, Framing::Frames, 10, &mut out), 3);
+        assert_eq!(s.compose(7, 32, Encoder::Frames, 10, &mut out), 3);
         assert_eq!(out.len(), 3 * 36);
         s.count_written(36 + 35);
         assert_eq!(s.sent, 1);
@@ -135,7 +135,7 @@ mod tests {
     fn composed_messages_decode_to_markers_in_sequence() {
         let mut s = SendState::new(2, None, None, 0);
         let mut out = Vec::new();
-        s.compose(99, 64, Framing::Lines, 2, &mut out);
+        s.compose(99, 64, Encoder::Lines, 2, &mut out);
         let mut decoder = Decoder::new(Framing::Lines, 1000);
         let (Decoded::Message(first), used) = decoder.decode(&out).unwrap() else {
             panic!()
@@ -155,8 +155,8 @@ mod tests {
     fn a_paced_sender_composes_only_what_is_due() {
         let mut s = SendState::new(0, Some(100), Some(10), 5);
         let mut out = Vec::new();
-        assert_eq!(s.compose(4, 16, Framing::Frames, 100, &mut out), 0);
-        assert_eq!(s.compose(26, 16, Framing::Frames, 100, &mut out), 3);
+        assert_eq!(s.compose(4, 16, Encoder::Frames, 100, &mut out), 0);
+        assert_eq!(s.compose(26, 16, Encoder::Frames, 100, &mut out), 3);
         assert_eq!((s.next_due_ns, s.max_lag_ns), (35, 21));
     }
 }

@@ -44,7 +44,11 @@ const FLAGS: &[FlagSpec] = &[
         "R",
         "total messages/s over all senders, paced (default: as fast as accepted)",
     ),
-    ("framing", "MODE", "frames (default) or lines"),
+    (
+        "framing",
+        "MODE",
+        "frames (default), lines, or websocket (an upgrade, then masked frames; wss with --tls)",
+    ),
     ("room", "ROOM", "room everyone joins (default lobby)"),
     (
         "threads",
@@ -242,9 +246,10 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
     let framing = match matches.opt_str("framing").as_deref() {
         None | Some("frames") => Framing::Frames,
         Some("lines") => Framing::Lines,
+        Some("websocket") => Framing::WebSocket,
         Some(other) => {
             return Err(Failure::Usage(format!(
-                "invalid value '{other}' for --framing: use frames or lines"
+                "invalid value '{other}' for --framing: use frames, lines or websocket"
             )))
         }
     };

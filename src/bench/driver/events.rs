@@ -4,18 +4,9 @@
 use super::{Driver, LoopResult};
 use crate::bench::conn::{Fill, Role, State};
 use crate::bench::receive::{on_message, Step};
-use crate::framing::{Decoded, Framing};
+use crate::framing::Decoded;
 use mio::event::Event;
 use std::sync::atomic::Ordering;
-
-/// The hello that makes the server decide a connection's framing at once.
-fn hello(framing: Framing) -> &'static [u8] {
-    match framing {
-        Framing::Frames => &[0, 0, 0, 0],
-        Framing::Lines => b"\n",
-        Framing::WebSocket => b"", // its hello is the HTTP upgrade request
-    }
-}
 
 impl Driver {
     /// Handles one readiness event; returns whether bytes arrived.
@@ -27,7 +18,8 @@ impl Driver {
         if conn.state == State::Connecting {
             match conn.connect_finished() {
                 Ok(true) => {
-                    conn.outbox.extend_from_slice(hello(self.config.framing));
+                    let host = self.config.addr.to_string();
+                    conn.wire.hello_into(&host, &mut conn.outbox);
                     conn.state = State::Greeting;
                 }
                 Ok(false) => return false,
@@ -114,8 +106,8 @@ impl Driver {
         let mut used = 0;
         let mut ready = false;
         let outcome = loop {
-            match conn.decoder.decode(&data[used..]) {
-                Err(e) => break Err(format!("the server announced a {}-byte frame", e.len)),
+            match conn.wire.decode(&data[used..]) {
+                Err(e) => break Err(e),
                 Ok((Decoded::Incomplete, _)) => break Ok(()),
                 Ok((Decoded::Message(msg), k)) => {
                     used += k;
