@@ -125,7 +125,10 @@ pub enum Sink<'a> {
 
 impl Write for Sink<'_> {
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.write_vectored(&[IoSlice::new(buf)])
+        match self {
+            Sink::Plain(stream) => stream.write(buf), // `write`, not a one-buffer `writev`
+            Sink::Tls(..) => self.write_vectored(&[IoSlice::new(buf)]),
+        }
     }
 
     /// Plain: one `writev`. TLS: into the session (which holds at most
