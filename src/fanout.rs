@@ -68,78 +68,6 @@ impl RoomBatch {
     }
 }
 
-#[derive(Debug, Default)]
-struct Recipient {
-    /// `None` until the client's framing is known; such clients get nothing.
-    framing: Option<Framing>,
-    pending: SpanList,
-    /// Bytes in `pending`.
-    pending_bytes: usize,
-    /// Of those, bytes addressed to this client alone (replies, private messages).
-    direct_bytes: usize,
-    /// The room the chat last put the client in.
-    room: Option<RoomId>,
-    /// `(batch serial, n)`: the first `n` entries of that batch are delivered (or came
-    /// before the client entered); a cursor for any other batch means none are.
-    cursor: (u64, usize),
-}
-
-impl Recipient {
-    /// Appends `span`; returns true if this made the recipient dirty.
-    fn push(&mut self, span: Span) -> bool {
-        let was_idle = self.pending.is_empty();
-        self.pending.push(span);
-        self.pending_bytes += span.len();
-        was_idle && !self.pending.is_empty()
-    }
-
-    /// Where this recipient stands in `batch`: the first entry it does not have yet.
-    fn position_in(&self, batch: &RoomBatch) -> usize {
-        match self.cursor {
-            (serial, seen) if serial == batch.serial => seen,
-            _ => 0,
-        }
-    }
-}
-
-/// One recipient's spans this turn. Most recipients get exactly one span (their room's
-/// run), so it lives inline; only a second, separate span allocates, and that storage is
-/// freed with the turn, so 10,000 idle connections hold no span buffers.
-#[derive(Debug, Default)]
-enum SpanList {
-    #[default]
-    Empty,
-    One([Span; 1]),
-    Many(Vec<Span>),
-}
-
-impl SpanList {
-    fn as_slice(&self) -> &[Span] {
-        match self {
-            SpanList::Empty => &[],
-            SpanList::One(one) => one,
-            SpanList::Many(many) => many,
-        }
-    }
-
-    fn is_empty(&self) -> bool {
-        matches!(self, SpanList::Empty)
-    }
-
-    /// Appends `span`, extending the last one when they touch.
-    fn push(&mut self, span: Span) {
-        if span.is_empty() {
-            return;
-        }
-        match self {
-            SpanList::Empty => *self = SpanList::One([span]),
-            SpanList::One([last]) if last.end == span.start => last.end = span.end,
-            SpanList::One([last]) => *self = SpanList::Many(vec![*last, span]),
-            SpanList::Many(many) => append_span(many, span),
-        }
-    }
-}
-
 /// The output of the current loop turn (see the module docs).
 #[derive(Debug, Default)]
 pub struct Fanout {
@@ -423,14 +351,6 @@ fn deliver_entries(r: &mut Recipient, id: ClientId, entries: &[Entry]) -> bool {
     woke
 }
 
-/// Appends `span` to `spans`, extending the last one when they touch.
-fn append_span(spans: &mut Vec<Span>, span: Span) {
-    match spans.last_mut() {
-        Some(last) if last.end == span.start => last.end = span.end,
-        _ => spans.push(span),
-    }
-}
-
 impl Outbox for Fanout {
     fn to_client(&mut self, id: ClientId, text: &str) {
         // Room messages made earlier must reach this client before this one does.
@@ -499,6 +419,10 @@ impl Outbox for Fanout {
         self.closes.push(id);
     }
 }
+
+mod recipient;
+
+use recipient::{append_span, Recipient, SpanList};
 
 #[cfg(test)]
 mod tests;

@@ -31,6 +31,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, Instant};
 
 mod accept;
+mod budget;
 mod handshake;
 mod input;
 mod timers;
