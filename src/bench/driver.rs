@@ -143,16 +143,16 @@ impl Driver {
                 }
                 continue;
             }
-            let now = self.shared.now_ns();
             let mut received = false;
             for event in events.iter() {
-                received |= self.on_event(event, now);
+                received |= self.on_event(event);
                 // After each connection, not once per turn: under load one turn can
                 // read for hundreds of ms, and the per-second timeline would see it
                 // as a stall followed by a burst.
                 self.publish_count();
             }
             if received {
+                let now = self.shared.now_ns();
                 self.shared.last_rx_ns.fetch_max(now, Ordering::Relaxed);
             }
         }
