@@ -152,12 +152,9 @@ fn websocket_over_tls_delivers_every_message_exactly_once() {
 }
 
 /// A WebSocket recipient whose share of one server turn is spliced (16 KiB or more, the
-/// server's default `--zero-copy-min`) gets it like a frames recipient. Ignored until
-/// the server's fix: `deliver_turn` in src/server/event_loop/turn.rs keeps its turn
-/// pages in an array of 2, one per framing, and WebSocket's index is 2, so the server
-/// panics (index out of bounds) on the first such turn.
+/// server's default `--zero-copy-min`) gets it like a frames recipient. (The server's
+/// turn pages once had a slot per framing for two framings only, and it panicked here.)
 #[test]
-#[ignore = "server panics: turn pages array has no slot for WebSocket (src/server/event_loop/turn.rs)"]
 fn websocket_recipients_of_big_turns_get_everything() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();

@@ -39,7 +39,7 @@ impl Server {
         let mut failed = Vec::new();
         let registry = self.poll.registry();
         // Per framing, the turn's bytes in pages of their own, made on first need.
-        let mut pages: [Option<io::Result<TurnPages>>; 2] = [None, None];
+        let mut pages: [Option<io::Result<TurnPages>>; Framing::ALL.len()] = Default::default();
         for &key in self.fanout.dirty() {
             let (Some(conn), Some((framing, spans))) = (self.conns.get_mut(key), self.fanout.pending(key))
             else {
