@@ -356,7 +356,8 @@ fn input_text(rooms: bool) -> impl Strategy<Value = String> {
 
 fn step(rooms: bool) -> impl Strategy<Value = Step> {
     prop_oneof![
-        2 => prop_oneof![Just(Framing::Frames), Just(Framing::Lines)].prop_map(Step::Connect),
+        2 => prop_oneof![Just(Framing::Frames), Just(Framing::Lines), Just(Framing::WebSocket)]
+            .prop_map(Step::Connect),
         8 => (any::<Index>(), input_text(rooms)).prop_map(|(who, text)| Step::Send(who, text)),
         1 => any::<Index>().prop_map(Step::Disconnect),
         2 => Just(Step::EndTurn),
@@ -493,18 +494,40 @@ fn check_fanout_against_recorder(echo: bool, steps: Vec<Step>) -> Result<(), Tes
         model.run(s);
     }
     for (framing, wire, texts) in model.finish() {
-        let (items, tail) = decode_in_chunks(framing, usize::MAX >> 1, &wire, &[]).unwrap();
-        prop_assert!(tail.is_empty(), "a message was cut: {:?}", tail);
-        let decoded: Vec<String> = items
-            .into_iter()
-            .map(|i| match i {
-                Item::Message(m) => String::from_utf8(m).expect("UTF-8"),
-                other => panic!("the fan-out encoded {other:?}"),
-            })
-            .collect();
+        let decoded = match framing {
+            Framing::WebSocket => server_frames(&wire),
+            _ => {
+                let (items, tail) = decode_in_chunks(framing, usize::MAX >> 1, &wire, &[]).unwrap();
+                prop_assert!(tail.is_empty(), "a message was cut: {:?}", tail);
+                items
+                    .into_iter()
+                    .map(|i| match i {
+                        Item::Message(m) => String::from_utf8(m).expect("UTF-8"),
+                        other => panic!("the fan-out encoded {other:?}"),
+                    })
+                    .collect()
+            }
+        };
         prop_assert_eq!(decoded, texts);
     }
     Ok(())
+}
+
+/// The texts of a stream of the server's WebSocket frames (unmasked, whole text frames).
+fn server_frames(mut wire: &[u8]) -> Vec<String> {
+    let mut texts = Vec::new();
+    while !wire.is_empty() {
+        let len = mio_chat::framing::websocket::server_frame_len(wire).expect("a whole frame");
+        assert_eq!(wire[0], 0x81, "a final text frame");
+        let header = match wire[1] {
+            126 => 4,
+            127 => 10,
+            _ => 2,
+        };
+        texts.push(String::from_utf8(wire[header..len].to_vec()).expect("UTF-8"));
+        wire = &wire[len..];
+    }
+    texts
 }
 
 proptest! {
