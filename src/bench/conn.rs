@@ -30,7 +30,8 @@ pub enum Role {
 pub enum State {
     /// TCP connect in progress.
     Connecting,
-    /// Hello sent, waiting for the server's first message (the welcome).
+    /// Hello sent, waiting for the server's first message (the welcome). A WebSocket
+    /// connection's hello is its upgrade request, and the `101` comes before the welcome.
     Greeting,
     /// `/join ROOM` sent, waiting for our own join notice.
     Joining,
