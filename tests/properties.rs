@@ -226,6 +226,90 @@ proptest! {
         }
     }
 
+    /// Arbitrary bytes cut anywhere never panic the WebSocket decoder nor loop it: every
+    /// item but `Incomplete` uses bytes, and a violation uses all there is (the
+    /// connection ends there).
+    #[test]
+    fn arbitrary_bytes_never_panic_the_websocket_decoder(
+        stream in prop::collection::vec(any::<u8>(), 0..600),
+        cuts in prop::collection::vec(any::<Index>(), 0..16),
+        limit in 0usize..64,
+    ) {
+        let mut decoder = Decoder::new(Framing::WebSocket, limit);
+        let mut pending = Vec::new();
+        'stream: for chunk in chunks(&stream, &cuts) {
+            pending.extend_from_slice(chunk);
+            let mut at = 0;
+            loop {
+                let (item, used) = decoder.decode(&pending[at..]).expect("websocket never errs");
+                match item {
+                    Decoded::Incomplete => {
+                        prop_assert_eq!(used, 0);
+                        break;
+                    }
+                    Decoded::Violation(code, _) => {
+                        prop_assert!([1002, 1003, 1007, 1009].contains(&code));
+                        prop_assert_eq!(used, pending.len() - at);
+                        break 'stream;
+                    }
+                    Decoded::Assembled => {
+                        let message = decoder.take_message();
+                        prop_assert!(message.len() <= limit && std::str::from_utf8(&message).is_ok());
+                        decoder.give_back(message);
+                    }
+                    _ => {}
+                }
+                prop_assert!(used >= 1);
+                at += used;
+            }
+            pending.drain(..at);
+        }
+    }
+
+    /// Masked client text frames, each message cut into random fragments, the stream cut
+    /// into random reads, decode to exactly the messages sent.
+    #[test]
+    fn websocket_messages_in_fragments_cut_anywhere_decode_to_the_messages(
+        messages in prop::collection::vec("[a-zé🙂 ]{1,40}", 1..8),
+        fragments in prop::collection::vec(1usize..4, 8),
+        mask in any::<[u8; 4]>(),
+        cuts in prop::collection::vec(any::<Index>(), 0..16),
+    ) {
+        let mut stream = Vec::new();
+        for (text, &pieces) in messages.iter().zip(&fragments) {
+            let bytes = text.as_bytes();
+            let size = bytes.len().div_ceil(pieces).max(1);
+            let parts: Vec<&[u8]> = bytes.chunks(size).collect();
+            for (i, part) in parts.iter().enumerate() {
+                let opcode = if i == 0 { 0x1 } else { 0x0 };
+                let fin = if i + 1 == parts.len() { 0x80 } else { 0 };
+                stream.push(fin | opcode);
+                stream.push(0x80 | part.len() as u8);
+                stream.extend_from_slice(&mask);
+                stream.extend(part.iter().enumerate().map(|(j, b)| b ^ mask[j % 4]));
+            }
+        }
+        let mut decoder = Decoder::new(Framing::WebSocket, 1000);
+        let mut pending = Vec::new();
+        let mut got = Vec::new();
+        for chunk in chunks(&stream, &cuts) {
+            pending.extend_from_slice(chunk);
+            let mut at = 0;
+            loop {
+                let (item, used) = decoder.decode(&pending[at..]).unwrap();
+                match item {
+                    Decoded::Incomplete => break,
+                    Decoded::Assembled => got.push(String::from_utf8(decoder.take_message()).unwrap()),
+                    Decoded::Nothing => {}
+                    other => prop_assert!(false, "unexpected {:?}", other),
+                }
+                at += used;
+            }
+            pending.drain(..at);
+        }
+        prop_assert_eq!(got, messages);
+    }
+
     /// Detection answers only for what the contract says: 4+ bytes by the 4th byte, fewer
     /// only for a `\n` with no NUL before it.
     #[test]

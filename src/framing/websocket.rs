@@ -97,7 +97,10 @@ impl WebSocketDecoder {
         let Some(payload) = input.get(header.len..end) else {
             return (Decoded::Incomplete, 0);
         };
-        (self.take_frame(&header, payload), end)
+        match self.take_frame(&header, payload) {
+            violation @ Decoded::Violation(..) => (violation, input.len()), // the stream ends here
+            item => (item, end),
+        }
     }
 
     /// The message that [`Decoded::Assembled`] announced; give the buffer back with
