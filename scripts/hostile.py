@@ -89,7 +89,7 @@ QUICK = dict(baseline_s=3, after_s=2, cap_s=10,
              drip_n=200, drip_s=4, undecided_n=50, undecided_s=13, flood_s=3,
              sigterm_n=200, sigterm_cap_s=10)
 
-ATTACKS = ["baseline", "who", "rooms", "join", "never-reader", "never-reader-pm",
+ATTACKS = ["baseline", "who", "rooms", "join", "join-announced", "never-reader", "never-reader-pm",
            "drip-64k", "drip-100", "undecided", "flood-2b", "sigterm"]
 
 
@@ -1312,6 +1312,7 @@ def a_sigterm(ctx):
 
 
 FUNCS = {"baseline": a_baseline, "who": a_who, "rooms": a_rooms, "join": a_join,
+         "join-announced": a_join,
          "never-reader": a_never_reader, "never-reader-pm": a_never_reader_pm,
          "drip-64k": a_drip_64k, "drip-100": a_drip_100, "undecided": a_undecided,
          "flood-2b": a_flood_2b, "sigterm": a_sigterm}
@@ -1385,6 +1386,14 @@ def main():
         if name == "undecided":
             # 50 undecided connections fill the server; +2 for the probe's pair
             flags = ["--max-clients", str(cfg["undecided_n"] + 2)]
+        if name == "join-announced":
+            # The join storm with every arrival and leave announced to the whole lobby, as
+            # before --announce-limit (a server without the flag announces them anyway).
+            if "--announce-limit" not in subprocess.run([binary, "serve", "--help"],
+                                                        capture_output=True, text=True).stdout:
+                log("join-announced: this server announces every join; skipped (same as join)")
+                continue
+            flags = ["--announce-limit", "1000000"]
         results.append(run_attack(name, FUNCS[name], binary, cfg, flags))
     log(f"all done in {time.monotonic() - t_all:.0f} s")
     print(f"\n{binary}{' (--quick)' if args.quick else ''}\n")

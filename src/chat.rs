@@ -99,6 +99,10 @@ pub struct Chat {
     lobby: RoomId,
     next_guest: u64,
     messages_relayed: u64,
+    /// Names looked at by listing commands (`/who`, `/rooms`) so far: their cost grows
+    /// with the room or the server, not with the message, and the event loop counts it
+    /// against a client's share of a turn.
+    names_listed: u64,
     /// Reused to compose outgoing text without an allocation per message.
     line: String,
 }
@@ -118,6 +122,7 @@ impl Chat {
             lobby: 0,
             next_guest: 1,
             messages_relayed: 0,
+            names_listed: 0,
             line: String::new(),
         };
         chat.lobby = chat.room_named(LOBBY);
@@ -137,6 +142,11 @@ impl Chat {
     /// Chat lines, actions and private messages relayed so far.
     pub fn messages_relayed(&self) -> u64 {
         self.messages_relayed
+    }
+
+    /// Members and rooms looked at by `/who` and `/rooms` so far (see `names_listed`).
+    pub fn names_listed(&self) -> u64 {
+        self.names_listed
     }
 
     /// The nick of a client, if it is in the chat.

@@ -65,6 +65,7 @@ impl Chat {
     /// first ones are picked in O(members), so a big room costs no full sort.
     fn list_room(&mut self, id: ClientId, prefix: Option<&str>, out: &mut impl Outbox) {
         let room = &self.rooms[self.clients[&id].room];
+        self.names_listed += room.members.len() as u64;
         let matches = |nick: &str| prefix.is_none_or(|p| starts_with_ignoring_ascii_case(nick, p));
         let mut nicks: Vec<&str> = room
             .members
@@ -137,6 +138,7 @@ impl Chat {
 
     /// `/rooms`: every room with its member count, sorted by name.
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
+        self.names_listed += self.rooms.len() as u64;
         let mut rooms: Vec<(&str, usize)> = self
             .rooms
             .iter()

@@ -53,8 +53,9 @@ pub struct TurnUse {
     pub messages: usize,
     /// Bytes read from the socket.
     pub bytes_read: usize,
-    /// Spans its messages added to the turn's output (see `Fanout::span_count`).
-    pub spans: usize,
+    /// Work its messages caused beyond their own bytes: spans added to the turn's
+    /// fan-out (see `Fanout::span_count`) and names looked at by `/who` and `/rooms`.
+    pub work: usize,
     /// Bytes of replies to itself its messages caused (`/who`, errors, its copy of a
     /// private message); not what others sent it.
     pub replies: usize,

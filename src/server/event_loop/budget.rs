@@ -12,11 +12,13 @@ use std::time::{Duration, Instant};
 /// Messages handled from one connection per turn: a flood of tiny lines costs the
 /// others at most this many messages' work per turn.
 pub(super) const MESSAGE_BUDGET: usize = 1024;
-/// Spans (pieces of output, one `iovec` each) that one connection's messages may add to
-/// a turn's fan-out. A flood into one room adds one per member per turn, whatever its
-/// length; messages that cannot be batched (a storm of `/join`, each notice cut off from
-/// the last by another room's) add one per member each, and this is what bounds them.
-pub(super) const SPAN_BUDGET: usize = 32 * 1024;
+/// Work beyond their bytes that one connection's messages may cause in a turn: spans
+/// (pieces of output, one `iovec` each) added to the fan-out, and names looked at by
+/// `/who` and `/rooms`. A flood into one room adds a span per member per turn, whatever
+/// its length; messages that cannot be batched (a storm of `/join`, each notice cut off
+/// from the last by another room's) add one per member each, and a `/who` in a room of
+/// N costs N: this is what bounds them.
+pub(super) const WORK_BUDGET: usize = 32 * 1024;
 /// Bytes encoded for all recipients in one turn past which input waits for the next
 /// turn (each connection still gets one message a turn), so one turn's buffers and the
 /// time it takes stay bounded however many clients are busy.
@@ -33,6 +35,12 @@ pub(super) enum Allowance {
 }
 
 impl Server {
+    /// The work counted against budgets so far (see [`WORK_BUDGET`]): a difference
+    /// before and after one message is what that message cost.
+    pub(super) fn work_so_far(&self) -> usize {
+        self.fanout.span_count() + self.chat.names_listed() as usize
+    }
+
     /// Whether the connection's next message may be handled in this turn.
     pub(super) fn input_allowance(&mut self, key: usize) -> Allowance {
         let conn = &mut self.conns[key];
@@ -57,7 +65,7 @@ impl Server {
             return Allowance::Go; // every connection gets one message a turn
         }
         if used.messages >= MESSAGE_BUDGET
-            || used.spans >= SPAN_BUDGET
+            || used.work >= WORK_BUDGET
             || self.fanout.encoded_bytes() >= TURN_OUTPUT_LIMIT
             || self.fanout.pending_bytes(key) >= self.config.max_backlog / 4
         {

@@ -270,10 +270,11 @@ impl Server {
                     if let Some(bucket) = conn.bucket.as_mut() {
                         bucket.spend();
                     }
-                    let before = (self.fanout.span_count(), self.fanout.direct_bytes(key));
+                    let before = (self.work_so_far(), self.fanout.direct_bytes(key));
                     self.handle_item(key, item);
+                    let work = self.work_so_far() - before.0;
                     let used = self.conns[key].used_in(turn);
-                    used.spans += self.fanout.span_count() - before.0;
+                    used.work += work;
                     used.replies += self.fanout.direct_bytes(key).saturating_sub(before.1);
                 }
                 Err(too_large) => {
