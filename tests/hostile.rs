@@ -10,7 +10,7 @@
 mod common;
 
 use common::watch::{join_watch_room, Watch};
-use common::{status_kib, Client, Framing, Server, PATIENCE};
+use common::{stat, status_kib, Client, Framing, Server, PATIENCE};
 use std::io::{ErrorKind, Read, Write};
 use std::net::TcpStream;
 use std::thread;
@@ -24,18 +24,6 @@ const PEAK_BOUND_KIB: u64 = 64 * 1024;
 fn stats(client: &mut Client) -> String {
     client.send("/stats");
     client.wait_for_prefix("* stats: ")
-}
-
-/// The number after `label` in a `/stats` reply (`"clients"`, `"connecting"`, ...).
-fn stat(reply: &str, label: &str) -> u64 {
-    let after = reply
-        .split(&format!(" {label} "))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no {label} in {reply:?}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {label} in {reply:?}"))
 }
 
 /// Polls `/stats` until `label` reads `want` (at most `PATIENCE`).

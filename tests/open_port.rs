@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::{encode, room_of, run_to_exit, welcome, Client, Framing, Server, PATIENCE};
+use common::{encode, room_of, run_to_exit, stat, welcome, Client, Framing, Server, PATIENCE};
 use std::fs;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -34,18 +34,6 @@ fn declare(server: &Server, framing: Framing) -> Client {
 fn stats(client: &mut Client) -> String {
     client.send("/stats");
     client.expect_prefix("* stats: ")
-}
-
-/// The number after `label` in a `/stats` reply (`"clients"`, `"connecting"`, ...).
-fn stat(reply: &str, label: &str) -> u64 {
-    let after = reply
-        .split(&format!(" {label} "))
-        .nth(1)
-        .unwrap_or_else(|| panic!("no {label} in {reply:?}"));
-    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
-    digits
-        .parse()
-        .unwrap_or_else(|_| panic!("no number after {label} in {reply:?}"))
 }
 
 /// A password file in a directory of its own, both removed when dropped.

@@ -571,3 +571,15 @@ pub fn room_of(args: &[&str], n: usize) -> (Server, Vec<Client>) {
     }
     (server, clients)
 }
+
+/// The number after `label` in a `/stats` reply (`"clients"`, `"connecting"`, ...).
+pub fn stat(reply: &str, label: &str) -> u64 {
+    let after = reply
+        .split(&format!(" {label} "))
+        .nth(1)
+        .unwrap_or_else(|| panic!("no {label} in {reply:?}"));
+    let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+    digits
+        .parse()
+        .unwrap_or_else(|_| panic!("no number after {label} in {reply:?}"))
+}
