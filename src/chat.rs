@@ -39,6 +39,21 @@ pub trait Outbox {
     fn to_client(&mut self, id: ClientId, text: &str);
     /// Sends `text` to every member of a room except `except`.
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str);
+    /// Cluster mode: `text` for every member of the room called `room` on every server,
+    /// through the bus; it comes back to this server's members through
+    /// [`Chat::deliver_room`], except to `sender`.
+    fn publish(&mut self, room: &str, sender: Option<ClientId>, text: &str) {
+        let _ = (room, sender, text);
+    }
+    /// Cluster mode: the client's request needs the cluster's answer; the chat goes on
+    /// with it in [`Chat::answered`].
+    fn ask(&mut self, id: ClientId, query: cluster::Query) {
+        let _ = (id, query);
+    }
+    /// Cluster mode: a change that the state shared between servers must follow.
+    fn presence(&mut self, change: cluster::Presence<'_>) {
+        let _ = change;
+    }
     /// `id` is now a member of `room`: room messages from here on reach it.
     fn entered(&mut self, id: ClientId, room: RoomId);
     /// `id` is no longer a member of `room`: room messages from here on do not reach it.
@@ -57,6 +72,9 @@ pub struct ChatConfig {
     /// `--announce-limit`: a room with more members than this sends no join, leave or
     /// rename notices (the client concerned still gets its own confirmation).
     pub announce_limit: usize,
+    /// `--cluster`: rooms, nicks and presence are shared with other servers (see
+    /// [`cluster`]); while the link to them is down the chat is local, as without it.
+    pub cluster: bool,
 }
 
 /// The default `--announce-limit`.
@@ -105,8 +123,13 @@ pub struct Chat {
     names_listed: u64,
     /// Reused to compose outgoing text without an allocation per message.
     line: String,
+    /// Cluster mode: the link to the other servers is up (rooms and nicks are shared).
+    cluster_up: bool,
+    /// Cluster mode: clients whose request waits for the cluster's answer.
+    waiting: HashMap<ClientId, cluster::Waiting>,
 }
 
+pub mod cluster;
 mod commands;
 pub mod recorder;
 
@@ -124,6 +147,8 @@ impl Chat {
             messages_relayed: 0,
             names_listed: 0,
             line: String::new(),
+            cluster_up: false,
+            waiting: HashMap::new(),
         };
         chat.lobby = chat.room_named(LOBBY);
         chat
@@ -155,12 +180,26 @@ impl Chat {
     }
 
     /// A new client arrives: it gets a guest nick, the lobby, a welcome, and the lobby a
-    /// join notice. Ignored if `id` is already in the chat.
+    /// join notice. Ignored if `id` is already in the chat. Sharing a cluster, the guest
+    /// number is the cluster's: the client waits for it (see [`Chat::answered`]).
     pub fn connect(&mut self, id: ClientId, out: &mut impl Outbox) {
-        if self.clients.contains_key(&id) {
+        if self.clients.contains_key(&id) || self.waiting.contains_key(&id) {
             return;
         }
+        if self.shared() {
+            self.waiting.insert(id, cluster::Waiting::Guest);
+            return out.ask(id, cluster::Query::Guest);
+        }
         let nick = self.unused_guest_nick();
+        let online = self.clients.len() as u64 + 1;
+        self.admit(id, nick, online, out);
+    }
+
+    /// Puts a client with its nick in the lobby: welcome, join notice.
+    fn admit(&mut self, id: ClientId, mut nick: String, online: u64, out: &mut impl Outbox) {
+        if self.nicks.contains_key(&nick.to_ascii_lowercase()) {
+            nick = self.unused_guest_nick(); // taken here while the link was down
+        }
         self.nicks.insert(nick.to_ascii_lowercase(), id);
         self.clients.insert(
             id,
@@ -178,7 +217,7 @@ impl Chat {
                 "* welcome to mio-chat, you are ",
                 nick,
                 "; ",
-                &self.clients.len().to_string(),
+                &online.to_string(),
                 " online; /help for commands",
             ],
         );
@@ -191,6 +230,7 @@ impl Chat {
     /// A client is gone (closed, reset, dropped): its room is told. `reason` is appended
     /// to the notice in parentheses. Ignored if `id` is not in the chat.
     pub fn disconnect(&mut self, id: ClientId, reason: Option<&str>, out: &mut impl Outbox) {
+        self.waiting.remove(&id);
         let Some(room) = self.clients.get(&id).map(|c| c.room) else {
             return;
         };
@@ -199,6 +239,9 @@ impl Chat {
             return;
         };
         self.nicks.remove(&client.nick.to_ascii_lowercase());
+        if self.shared() {
+            out.presence(cluster::Presence::Gone { nick: &client.nick });
+        }
         match reason {
             Some(reason) => compose(&mut self.line, &["* ", &client.nick, " left (", reason, ")"]),
             None => compose(&mut self.line, &["* ", &client.nick, " left"]),
@@ -242,7 +285,17 @@ impl Chat {
     fn relay_to_room(&mut self, id: ClientId, out: &mut impl Outbox) {
         self.messages_relayed += 1;
         let except = if self.config.echo { None } else { Some(id) };
-        out.to_room(self.members(self.clients[&id].room), except, &self.line);
+        self.broadcast(self.clients[&id].room, except, out);
+    }
+
+    /// Sends `self.line` to a room: straight to its members, or, sharing a cluster, to
+    /// the bus, which sequences it with every other server's and brings it back.
+    fn broadcast(&mut self, room: RoomId, except: Option<ClientId>, out: &mut impl Outbox) {
+        if self.shared() {
+            out.publish(&self.rooms[room].name, except, &self.line);
+        } else {
+            out.to_room(self.members(room), except, &self.line);
+        }
     }
 
     /// Sends the presence notice in `self.line` (a join, a leave, a rename) to `room`,
@@ -258,7 +311,7 @@ impl Chat {
         out: &mut impl Outbox,
     ) {
         if size <= self.config.announce_limit {
-            out.to_room(self.members(room), except, &self.line);
+            self.broadcast(room, except, out);
         } else if let Some(id) = confirm {
             out.to_client(id, &self.line);
         }
@@ -304,11 +357,18 @@ impl Chat {
     fn enter_room(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
         let r = &mut self.rooms[room];
         r.members.push(id);
-        out.entered(id, room);
         let slot = r.members.len() - 1;
+        out.entered(id, room);
         if let Some(c) = self.clients.get_mut(&id) {
             c.room = room;
             c.slot = slot;
+        }
+        if self.shared() {
+            let nick = self.clients.get(&id).map_or("", |c| c.nick.as_str());
+            out.presence(cluster::Presence::Joined {
+                nick,
+                room: &self.rooms[room].name,
+            });
         }
     }
 
@@ -318,6 +378,13 @@ impl Chat {
             return;
         };
         out.left(id, room);
+        if self.shared() {
+            let nick = &self.clients[&id].nick;
+            out.presence(cluster::Presence::Left {
+                nick,
+                room: &self.rooms[room].name,
+            });
+        }
         let r = &mut self.rooms[room];
         r.members.swap_remove(slot);
         if let Some(&moved) = r.members.get(slot) {

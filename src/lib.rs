@@ -10,6 +10,8 @@
 //! - [`http`]: HTTP on the chat port: the web page, and the WebSocket upgrade.
 //! - [`fd_limit`]: raising the open-file limit (server and load tester).
 //! - [`tls`]: loading certificates and keys, `rustls` configurations (server and client).
+//! - [`cluster`]: several servers as one chat through Redis: the RESP codec, the bus
+//!   format, the shared keys and scripts.
 //!
 //! The event loop owns the sockets:
 //! - [`server`]: the `Poll`, the listener, the slab of connections; reads, fans out, writes.
@@ -20,6 +22,7 @@
 pub mod bench;
 pub mod chat;
 pub mod client;
+pub mod cluster;
 pub mod command;
 pub mod fanout;
 pub mod fd_limit;

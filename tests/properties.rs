@@ -474,6 +474,7 @@ impl Model {
                 max_message: 65536,
                 // Small, so the scripts' rooms cross it both ways.
                 announce_limit: 3,
+                cluster: false,
             }),
             fanout: Fanout::new(),
             recorder: Recorder::default(),

@@ -1,6 +1,6 @@
 //! What each `/command` does to the chat and who is told.
 
-use super::{compose, Chat, ClientId, Outbox, ServerCounters};
+use super::{cluster, compose, Chat, ClientId, Outbox, ServerCounters};
 use crate::command::{is_valid_name, Command, MAX_NAME_LEN};
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -35,69 +35,114 @@ impl Chat {
     }
 
     /// `/nick NAME`: unique case-insensitively; a change of case alone is allowed.
+    /// Sharing a cluster, a new nick is claimed there first: the client waits.
     fn change_nick(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
         if !is_valid_name(name) {
             let msg = format!("invalid nick '{name}': use 1-{MAX_NAME_LEN} letters, digits, _ or -");
             return self.error_to(id, &msg, out);
         }
-        let key = name.to_ascii_lowercase();
-        if self.nicks.get(&key).is_some_and(|&owner| owner != id) {
-            return self.error_to(id, &format!("nick {name} is taken"), out);
-        }
-        let client = self
-            .clients
-            .get_mut(&id)
-            .expect("handle() checked the client exists");
-        if client.nick == name {
+        let current = &self.clients[&id].nick;
+        if current == name {
             return self.error_to(id, &format!("you are already {name}"), out);
         }
+        if self.shared() && !current.eq_ignore_ascii_case(name) {
+            let waiting = cluster::Waiting::Nick(name.to_string());
+            return self.wait_for_cluster(id, waiting, cluster::Query::Nick(name.to_string()), out);
+        }
+        self.change_nick_here(id, name, out);
+    }
+
+    /// `/nick NAME` as this server alone decides it.
+    pub(super) fn change_nick_here(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        if self
+            .nicks
+            .get(&name.to_ascii_lowercase())
+            .is_some_and(|&owner| owner != id)
+        {
+            return self.error_to(id, &format!("nick {name} is taken"), out);
+        }
+        self.rename(id, name, out);
+    }
+
+    /// Gives client `id` the nick `name` (free, or claimed for it) and tells its room.
+    pub(super) fn rename(&mut self, id: ClientId, name: &str, out: &mut impl Outbox) {
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
         let old = std::mem::replace(&mut client.nick, name.to_string());
         let room = client.room;
         self.nicks.remove(&old.to_ascii_lowercase());
-        self.nicks.insert(key, id);
+        self.nicks.insert(name.to_ascii_lowercase(), id);
+        if self.shared() {
+            out.presence(cluster::Presence::Renamed {
+                old: &old,
+                new: name,
+                room: &self.rooms[room].name,
+            });
+        }
         compose(&mut self.line, &["* ", &old, " is now ", name]);
         let size = self.rooms[room].members.len();
         self.announce(room, size, Some(id), None, out);
     }
 
     /// `/who [PREFIX]`: the current room's nicks (those starting with PREFIX, ignoring
-    /// case), sorted; at most [`WHO_LIMIT`] of them, then how many more there are. The
-    /// first ones are picked in O(members), so a big room costs no full sort.
+    /// case), sorted; at most [`WHO_LIMIT`] of them, then how many more there are.
+    /// Sharing a cluster, the room's members on every server: the client waits.
     fn list_room(&mut self, id: ClientId, prefix: Option<&str>, out: &mut impl Outbox) {
+        if self.shared() {
+            let room = self.rooms[self.clients[&id].room].name.clone();
+            let prefix = prefix.map(str::to_string);
+            let query = cluster::Query::Who {
+                room,
+                prefix: prefix.clone(),
+            };
+            return self.wait_for_cluster(id, cluster::Waiting::Who(prefix), query, out);
+        }
+        self.list_room_here(id, prefix, out);
+    }
+
+    /// `/who` among this server's members of the room.
+    pub(super) fn list_room_here(&mut self, id: ClientId, prefix: Option<&str>, out: &mut impl Outbox) {
         let room = &self.rooms[self.clients[&id].room];
         self.names_listed += room.members.len() as u64;
-        let matches = |nick: &str| prefix.is_none_or(|p| starts_with_ignoring_ascii_case(nick, p));
-        let mut nicks: Vec<&str> = room
+        let nicks = room
             .members
             .iter()
             .filter_map(|m| self.clients.get(m))
-            .map(|c| c.nick.as_str())
-            .filter(|nick| matches(nick))
-            .collect();
-        let total = nicks.len();
-        if total > WHO_LIMIT {
-            nicks.select_nth_unstable_by(WHO_LIMIT, |a, b| cmp_ignoring_ascii_case(a, b));
-            nicks.truncate(WHO_LIMIT);
-        }
-        nicks.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
-        let count = total.to_string();
-        match prefix {
-            Some(prefix) => compose(&mut self.line, &["* online (", &count, " matching ", prefix, ")"]),
-            None => compose(&mut self.line, &["* online (", &count, ")"]),
-        }
-        if !nicks.is_empty() {
-            self.line.push_str(": ");
-            join_into(&mut self.line, nicks.into_iter());
-        }
-        if total > WHO_LIMIT {
-            let _ = write!(self.line, " and {} more", total - WHO_LIMIT);
-        }
+            .map(|c| c.nick.as_str());
+        who_line(&mut self.line, nicks, prefix);
         out.to_client(id, &self.line);
     }
 
-    /// `/msg NAME TEXT`: to the target, with a copy to the sender.
+    /// The `/who` reply from the cluster's list of the room's nicks.
+    pub(super) fn who_reply(
+        &mut self,
+        id: ClientId,
+        nicks: &[String],
+        prefix: Option<&str>,
+        out: &mut impl Outbox,
+    ) {
+        self.names_listed += nicks.len() as u64;
+        who_line(&mut self.line, nicks.iter().map(String::as_str), prefix);
+        out.to_client(id, &self.line);
+    }
+
+    /// `/msg NAME TEXT`: to the target, with a copy to the sender. Sharing a cluster, a
+    /// nick not on this server is looked up there: the sender waits for its copy.
     fn private_message(&mut self, id: ClientId, to: &str, text: &str, out: &mut impl Outbox) {
         let Some(&target) = self.nicks.get(&to.to_ascii_lowercase()) else {
+            if self.shared() {
+                let waiting = cluster::Waiting::Private {
+                    to: to.to_string(),
+                    text: text.to_string(),
+                };
+                let query = cluster::Query::Private {
+                    to: to.to_string(),
+                    from: self.clients[&id].nick.clone(),
+                    text: text.to_string(),
+                };
+                return self.wait_for_cluster(id, waiting, query, out);
+            }
             return self.error_to(id, &format!("no such nick: {to}"), out);
         };
         self.messages_relayed += 1;
@@ -136,21 +181,33 @@ impl Chat {
         self.announce(new, size, Some(id), None, out);
     }
 
-    /// `/rooms`: every room with its member count, sorted by name.
+    /// `/rooms`: every room with its member count, sorted by name. Sharing a cluster,
+    /// the rooms of every server: the client waits.
     fn list_rooms(&mut self, id: ClientId, out: &mut impl Outbox) {
+        if self.shared() {
+            return self.wait_for_cluster(id, cluster::Waiting::Rooms, cluster::Query::Rooms, out);
+        }
+        self.list_rooms_here(id, out);
+    }
+
+    /// `/rooms` on this server.
+    pub(super) fn list_rooms_here(&mut self, id: ClientId, out: &mut impl Outbox) {
         self.names_listed += self.rooms.len() as u64;
-        let mut rooms: Vec<(&str, usize)> = self
+        let rooms = self
             .rooms
             .iter()
-            .map(|(_, r)| (r.name.as_str(), r.members.len()))
-            .collect();
-        rooms.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a.0, b.0));
-        let count = rooms.len().to_string();
-        compose(&mut self.line, &["* rooms (", &count, "): "]);
-        for (i, (name, members)) in rooms.into_iter().enumerate() {
-            let sep = if i == 0 { "" } else { ", " };
-            let _ = write!(self.line, "{sep}{name} ({members})");
-        }
+            .map(|(_, r)| (r.name.as_str(), r.members.len() as u64));
+        rooms_line(&mut self.line, rooms.collect());
+        out.to_client(id, &self.line);
+    }
+
+    /// The `/rooms` reply from the cluster's rooms and counts.
+    pub(super) fn rooms_reply(&mut self, id: ClientId, rooms: &[(String, u64)], out: &mut impl Outbox) {
+        self.names_listed += rooms.len() as u64;
+        rooms_line(
+            &mut self.line,
+            rooms.iter().map(|(n, c)| (n.as_str(), *c)).collect(),
+        );
         out.to_client(id, &self.line);
     }
 
@@ -168,13 +225,31 @@ impl Chat {
         out.to_client(id, &limits);
     }
 
+    /// `/stats`. Sharing a cluster, clients and rooms are the cluster's: the client waits.
     fn stats(&mut self, id: ClientId, counters: &ServerCounters, out: &mut impl Outbox) {
+        if self.shared() {
+            let waiting = cluster::Waiting::Stats(counters.clone());
+            return self.wait_for_cluster(id, waiting, cluster::Query::Stats, out);
+        }
+        let (clients, rooms) = (self.clients.len() as u64, self.rooms.len() as u64);
+        self.stats_reply(id, clients, rooms, counters, out);
+    }
+
+    /// The `/stats` line with these counts of clients and rooms.
+    pub(super) fn stats_reply(
+        &mut self,
+        id: ClientId,
+        clients: u64,
+        rooms: u64,
+        counters: &ServerCounters,
+        out: &mut impl Outbox,
+    ) {
         let text = format!(
             "* stats: uptime {}s, clients {}, connecting {}, rooms {}, messages relayed {}, bytes out {}, slow clients dropped {}",
             counters.uptime.as_secs(),
-            self.clients.len(),
+            clients,
             counters.connecting,
-            self.rooms.len(),
+            rooms,
             self.messages_relayed,
             counters.bytes_out,
             counters.slow_dropped
@@ -185,6 +260,43 @@ impl Chat {
 
 /// Names listed by one `/who` at most.
 pub const WHO_LIMIT: usize = 100;
+
+/// Composes a `/who` reply into `line` from the room's nicks: those matching `prefix`,
+/// sorted, at most [`WHO_LIMIT`]. The first ones are picked in O(members), so a big room
+/// costs no full sort.
+fn who_line<'a>(line: &mut String, nicks: impl Iterator<Item = &'a str>, prefix: Option<&str>) {
+    let matches = |nick: &str| prefix.is_none_or(|p| starts_with_ignoring_ascii_case(nick, p));
+    let mut nicks: Vec<&str> = nicks.filter(|nick| matches(nick)).collect();
+    let total = nicks.len();
+    if total > WHO_LIMIT {
+        nicks.select_nth_unstable_by(WHO_LIMIT, |a, b| cmp_ignoring_ascii_case(a, b));
+        nicks.truncate(WHO_LIMIT);
+    }
+    nicks.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a, b));
+    let count = total.to_string();
+    match prefix {
+        Some(prefix) => compose(line, &["* online (", &count, " matching ", prefix, ")"]),
+        None => compose(line, &["* online (", &count, ")"]),
+    }
+    if !nicks.is_empty() {
+        line.push_str(": ");
+        join_into(line, nicks.into_iter());
+    }
+    if total > WHO_LIMIT {
+        let _ = write!(line, " and {} more", total - WHO_LIMIT);
+    }
+}
+
+/// Composes a `/rooms` reply into `line`: the rooms sorted by name, with member counts.
+fn rooms_line(line: &mut String, mut rooms: Vec<(&str, u64)>) {
+    rooms.sort_unstable_by(|a, b| cmp_ignoring_ascii_case(a.0, b.0));
+    let count = rooms.len().to_string();
+    compose(line, &["* rooms (", &count, "): "]);
+    for (i, (name, members)) in rooms.into_iter().enumerate() {
+        let sep = if i == 0 { "" } else { ", " };
+        let _ = write!(line, "{sep}{name} ({members})");
+    }
+}
 
 /// True if `name` starts with `prefix`, ignoring ASCII case.
 fn starts_with_ignoring_ascii_case(name: &str, prefix: &str) -> bool {

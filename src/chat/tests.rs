@@ -8,6 +8,7 @@ fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
         echo,
         max_message: 100,
         announce_limit: DEFAULT_ANNOUNCE_LIMIT,
+        cluster: false,
     });
     let mut out = Recorder::default();
     for id in 0..n {
@@ -296,6 +297,7 @@ fn chat_with_announce_limit(n: usize, limit: usize) -> (Chat, Recorder) {
         echo: false,
         max_message: 100,
         announce_limit: limit,
+        cluster: false,
     });
     let mut out = Recorder::default();
     for id in 0..n {

@@ -2,7 +2,9 @@
 
 use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
 use log::info;
+use mio_chat::cluster;
 use mio_chat::framing::{Framing, DEFAULT_MAX_MESSAGE, MAX_MESSAGE_LIMIT};
+use mio_chat::server::cluster::ClusterConfig;
 use mio_chat::server::{self, Config, Server};
 use mio_chat::{fd_limit, password, tls};
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -82,6 +84,16 @@ const FLAGS: &[FlagSpec] = &[
         "announce-limit",
         "N",
         "rooms with more than N members send no join, leave or rename notices (default 200)",
+    ),
+    (
+        "cluster",
+        "URL",
+        "share rooms, nicks and presence with the other servers on this Redis: redis://HOST:PORT[/DB]",
+    ),
+    (
+        "node-name",
+        "NAME",
+        "this server's name in the cluster, unique in it: 1-64 of A-Z a-z 0-9 _ - . : (default HOSTNAME-PID)",
     ),
     (
         "password-file",
@@ -182,7 +194,44 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
         Some(file) => Some(read_password(Path::new(&file))?),
         None => None,
     };
+    config.cluster = cluster_from(matches)?;
     Ok(config)
+}
+
+/// `--cluster` and `--node-name`. Redis's host name is resolved here, once.
+fn cluster_from(matches: &getopts::Matches) -> Result<Option<ClusterConfig>, Failure> {
+    let node = matches.opt_str("node-name");
+    let Some(url) = matches.opt_str("cluster") else {
+        return match node {
+            Some(_) => Err(Failure::Usage("--node-name needs --cluster".to_string())),
+            None => Ok(None),
+        };
+    };
+    let redis = cluster::address::parse(&url).map_err(Failure::Usage)?;
+    let node = node.unwrap_or_else(default_node_name);
+    if !cluster::is_valid_node_name(&node) {
+        return Err(Failure::Usage(format!(
+            "invalid value '{node}' for --node-name: use 1-64 of A-Z a-z 0-9 _ - . :"
+        )));
+    }
+    Ok(Some(ClusterConfig { redis, node }))
+}
+
+/// `HOSTNAME-PID`: unique among servers on one machine and, with distinct host names,
+/// across machines; a restarted server is a new node (the old one's clients are gone).
+fn default_node_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .unwrap_or_default();
+    let host: String = host
+        .trim()
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.'))
+        .take(40)
+        .collect();
+    let host = if host.is_empty() { "mio-chat" } else { &host };
+    format!("{host}-{}", std::process::id())
 }
 
 /// `--tls-cert` and `--tls-key`, both or neither; a file that cannot be used is a

@@ -11,6 +11,7 @@
 //!    turn's shared buffer, and WRITABLE interest is registered until it drains.
 //! 4. Connections that ended are removed, after their last output was tried.
 
+use super::cluster::{self as link, ChatOut, Cluster, ClusterEvent};
 use super::connection::Connection;
 use super::listener;
 use super::zero_copy::ZeroCopy;
@@ -32,6 +33,7 @@ use std::time::{Duration, Instant};
 
 mod accept;
 mod budget;
+mod cluster;
 mod handshake;
 mod input;
 mod timers;
@@ -155,6 +157,10 @@ pub struct Server {
     shutdown_deadline: Option<Instant>,
     /// Splices big output instead of copying it; `None` with `--zero-copy-min 0`.
     zero_copy: Option<ZeroCopy>,
+    /// With `--cluster`: the link to the other servers.
+    cluster: Option<Cluster>,
+    /// Reused for what the cluster link reports.
+    cluster_events: Vec<ClusterEvent>,
 }
 
 impl Server {
@@ -174,7 +180,12 @@ impl Server {
             echo: config.echo,
             max_message: config.max_message,
             announce_limit: config.announce_limit,
+            cluster: config.cluster.is_some(),
         });
+        let cluster = config
+            .cluster
+            .clone()
+            .map(|c| Cluster::new(c, config.announce_limit));
         let zero_copy = match config.zero_copy_min {
             0 => None,
             min => ZeroCopy::new(min)
@@ -215,6 +226,8 @@ impl Server {
             out_of_fds_logged: false,
             shutdown_deadline: None,
             zero_copy,
+            cluster,
+            cluster_events: Vec::new(),
         })
     }
 
@@ -249,10 +262,12 @@ impl Server {
                     self.read_from_client(key);
                 }
             }
+            self.cluster_read_again();
             for event in events.iter() {
                 match event.token() {
                     LISTENER => self.accept_clients(),
                     SIGNALS => self.begin_shutdown(),
+                    token @ (link::COMMANDS | link::BUS) => self.cluster_ready(token),
                     Token(key) => {
                         if event.is_writable() {
                             self.write_to_client(key);
@@ -305,7 +320,14 @@ impl Server {
             }
         }
         self.to_close.push((key, reason));
-        self.chat.disconnect(key, None, &mut self.fanout);
+        let mut out = ChatOut {
+            fanout: &mut self.fanout,
+            cluster: self.cluster.as_mut(),
+        };
+        self.chat.disconnect(key, None, &mut out);
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.forget(key);
+        }
     }
 
     /// SIGINT/SIGTERM: stop accepting, tell everyone, and flush for a while.

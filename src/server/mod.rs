@@ -3,14 +3,17 @@
 //! [`event_loop`] owns the `Poll`, the listener and the slab of connections; the other
 //! modules are its parts: [`connection`] (one client's socket and buffers),
 //! [`out_queue`] (output the socket could not take yet), [`zero_copy`] (splicing big
-//! output instead of copying it) and [`listener`] (binding, accepting, socket options).
+//! output instead of copying it), [`listener`] (binding, accepting, socket options) and,
+//! with `--cluster`, [`cluster`] and [`redis_link`] (the connections to Redis).
 
+pub mod cluster;
 pub mod connection;
 pub mod event_loop;
 pub mod listener;
 pub mod memory;
 pub mod out_queue;
 pub mod rate;
+pub mod redis_link;
 pub mod transport;
 pub mod zero_copy;
 
@@ -83,6 +86,8 @@ pub struct Config {
     pub announce_limit: usize,
     /// The web page's settings: which other sites' pages may open a chat socket.
     pub site: crate::http::Site,
+    /// `--cluster`: share rooms, nicks and presence with other servers through Redis.
+    pub cluster: Option<cluster::ClusterConfig>,
 }
 
 impl Config {
@@ -109,6 +114,7 @@ impl Config {
             password: None,
             announce_limit: crate::chat::DEFAULT_ANNOUNCE_LIMIT,
             site: crate::http::Site::default(),
+            cluster: None,
         }
     }
 }

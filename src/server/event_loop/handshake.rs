@@ -8,6 +8,7 @@ use crate::chat::Outbox;
 use crate::framing::{self, Framing};
 use crate::http::{self, Answer};
 use crate::password::{self, Attempt};
+use crate::server::cluster::{self as link, ChatOut};
 use crate::server::connection::Refusal;
 use crate::server::transport::{self, Fed, Kind, Transport};
 use log::debug;
@@ -178,7 +179,14 @@ impl Server {
         conn.joined = true;
         conn.locked = None;
         self.connecting -= 1;
-        self.chat.connect(key, &mut self.fanout);
+        let mut out = ChatOut {
+            fanout: &mut self.fanout,
+            cluster: self.cluster.as_mut(),
+        };
+        self.chat.connect(key, &mut out);
+        if self.cluster.as_ref().is_some_and(|c| c.told_lost()) {
+            self.fanout.to_client(key, link::LINK_LOST);
+        }
     }
 
     /// A message from a client that has not given the password yet: `/pass` lets it in

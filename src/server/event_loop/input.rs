@@ -11,6 +11,7 @@ use super::{CloseReason, Server};
 use crate::chat::{Outbox, ServerCounters};
 use crate::framing::{self, websocket, Decoded, Framing};
 use crate::http;
+use crate::server::cluster::ChatOut;
 use crate::server::transport::Transport;
 use crate::text;
 use log::debug;
@@ -28,6 +29,9 @@ enum Progress {
     Paused,
     /// Over `--msg-rate`: what is held (and what waits in the socket) waits this long.
     Throttled(Duration),
+    /// The client's last request waits for the cluster's answer: what is held (and
+    /// what waits in the socket) is handled after it (see `event_loop/cluster.rs`).
+    Parked,
     /// The connection is closing.
     Stopped,
 }
@@ -52,10 +56,11 @@ impl Server {
     fn read_and_handle(&mut self, key: usize) {
         loop {
             match self.handle_held_input(key) {
+                Progress::NeedMore if self.chat.is_waiting(key) => return,
                 Progress::NeedMore => {}
                 Progress::Paused => return self.read_next_turn(key),
                 Progress::Throttled(wait) => return self.read_after(key, wait),
-                Progress::Stopped => return,
+                Progress::Parked | Progress::Stopped => return,
             }
             let turn = self.turn;
             let left = READ_BUDGET.saturating_sub(self.conns[key].used_in(turn).bytes_read);
@@ -144,7 +149,7 @@ impl Server {
         progress
     }
 
-    fn read_next_turn(&mut self, key: usize) {
+    pub(super) fn read_next_turn(&mut self, key: usize) {
         let conn = &mut self.conns[key];
         if !conn.read_again {
             conn.read_again = true;
@@ -176,10 +181,16 @@ impl Server {
             let (used, _) = self.process_input(key, &input, false);
             self.conns[key].input = input[used..].to_vec();
         }
+        if self.chat.is_waiting(key) {
+            return; // the end is read again once the cluster answers
+        }
         let conn = &self.conns[key];
         let tls_unfinished = matches!(conn.transport, Transport::Tls(_)) && conn.input.is_empty();
         if !conn.closing && conn.decoder.is_none() && !tls_unfinished {
             self.decide_lines_now(key);
+            if self.chat.is_waiting(key) {
+                return;
+            }
         }
         let conn = &self.conns[key];
         if !conn.closing && !conn.input.is_empty() {
@@ -246,6 +257,9 @@ impl Server {
             if self.conns[key].closing {
                 return (input.len(), Progress::Stopped);
             }
+            if self.chat.is_waiting(key) {
+                return (at, Progress::Parked);
+            }
             if budgeted {
                 match self.input_allowance(key) {
                     Allowance::Go => {}
@@ -311,7 +325,11 @@ impl Server {
                     bytes_out: self.counters.bytes_out,
                     slow_dropped: self.counters.slow_dropped,
                 };
-                self.chat.handle(key, text, &counters, &mut self.fanout);
+                let mut out = ChatOut {
+                    fanout: &mut self.fanout,
+                    cluster: self.cluster.as_mut(),
+                };
+                self.chat.handle(key, text, &counters, &mut out);
                 if self.fanout.closes().contains(&key) {
                     self.close(key, CloseReason::Requested);
                 }

@@ -15,7 +15,7 @@ impl Server {
     /// How long `poll` may sleep: until the next timer, or not at all if some
     /// connection still has data we have not read.
     pub(super) fn poll_timeout(&self, now: Instant) -> Option<Duration> {
-        if !self.read_again.is_empty() {
+        if !self.read_again.is_empty() || self.cluster.as_ref().is_some_and(|c| c.has_more_input()) {
             return Some(Duration::ZERO);
         }
         let deadlines = [
@@ -27,6 +27,7 @@ impl Server {
             self.next_idle_sweep,
             self.memory_trim_at,
             self.shutdown_deadline,
+            self.cluster.as_ref().and_then(|c| c.next_deadline()),
         ];
         deadlines
             .into_iter()
@@ -66,6 +67,7 @@ impl Server {
             }
         }
         self.retry_accept(now);
+        self.cluster_tick(now);
         self.close_idle_clients(now);
         self.release_memory(now);
         if let Some(at) = self.next_stats_log.filter(|&at| at <= now) {

@@ -20,6 +20,7 @@ impl Server {
     /// Sends the turn's output, closes what failed (whose rooms are told in a further
     /// round), then removes every connection that ended this turn.
     pub(super) fn end_turn(&mut self) {
+        self.flush_cluster();
         loop {
             self.fanout.finish_turn();
             let failed = self.deliver_turn();

@@ -1,0 +1,466 @@
+//! The state servers share in Redis: which keys and channels, and the commands (mostly
+//! small Lua scripts, so that each change is atomic and one round trip) that read and
+//! change it, with parsers for their replies.
+//!
+//! Every key and channel starts with `mio-chat:<db>:` (channels are not per database
+//! in Redis, so the database number keeps two clusters on one Redis apart):
+//!
+//! | key | type | holds |
+//! |---|---|---|
+//! | `nicks` | hash | lower-case nick -> `node US Nick` (who holds it, how it is spelled) |
+//! | `guest` | string | the last guest number given out |
+//! | `rooms` | hash | lower-case room -> room name as first spelled |
+//! | `members:<room>` | set | nicks in the room, on every server |
+//! | `node:<node>` | hash | nick -> room, for each client of that server |
+//! | `nodes` | set | servers that joined the cluster |
+//! | `alive:<node>` | string | exists while the server is alive (a TTL it renews) |
+//!
+//! Channels: `room:<room>` carries a room's messages (every server subscribes to
+//! `room:*`), `node:<node>` the private messages for that server's clients.
+
+use super::resp::{encode_command, Value};
+
+/// Seconds a server's heartbeat key lives: a server silent this long is dead, and the
+/// next heartbeat of any other frees its nicks and tells its rooms.
+pub const HEARTBEAT_TTL_SECS: u64 = 10;
+/// How often a server renews its heartbeat and looks for dead ones.
+pub const HEARTBEAT_EVERY_SECS: u64 = 2;
+
+/// Frees everything a server held: used for a dead server (announced) and for this
+/// server's own leftovers when it (re)connects.
+macro_rules! release_fn {
+    () => {
+        r#"
+local function release(P, node, announce, limit, origin)
+  local entries = redis.call('HGETALL', P..'node:'..node)
+  for i = 1, #entries, 2 do
+    local nick, room = entries[i], entries[i+1]
+    local r = string.lower(room)
+    redis.call('SREM', P..'members:'..r, nick)
+    local left = redis.call('SCARD', P..'members:'..r)
+    if left == 0 and r ~= 'lobby' then redis.call('HDEL', P..'rooms', r) end
+    if announce and left + 1 <= limit then
+      redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..origin..'\31-\31* '..nick..' left (server lost)')
+    end
+  end
+  redis.call('DEL', P..'node:'..node)
+  local nicks = redis.call('HGETALL', P..'nicks')
+  local mine = node..'\31'
+  for i = 1, #nicks, 2 do
+    if string.sub(nicks[i+1], 1, #mine) == mine then redis.call('HDEL', P..'nicks', nicks[i]) end
+  end
+end
+"#
+    };
+}
+
+/// ARGV: prefix, node, ttl, announce (0/1), announce limit. Joins the cluster; frees
+/// what this server held before (its clients are claimed again one by one).
+const REGISTER: &str = concat!(
+    release_fn!(),
+    r#"
+local P, node = ARGV[1], ARGV[2]
+release(P, node, ARGV[4] == '1', tonumber(ARGV[5]), node)
+redis.call('SADD', P..'nodes', node)
+redis.call('SET', P..'alive:'..node, '1', 'EX', ARGV[3])
+redis.call('HSETNX', P..'rooms', 'lobby', 'lobby')
+return 1
+"#
+);
+
+/// ARGV: prefix, node, ttl, announce limit. Renews this server's heartbeat; frees the
+/// servers whose heartbeat expired, telling their rooms. Returns how many were freed.
+const HEARTBEAT: &str = concat!(
+    release_fn!(),
+    r#"
+local P, me = ARGV[1], ARGV[2]
+redis.call('SET', P..'alive:'..me, '1', 'EX', ARGV[3])
+redis.call('SADD', P..'nodes', me)
+local freed = 0
+for _, node in ipairs(redis.call('SMEMBERS', P..'nodes')) do
+  if node ~= me and redis.call('EXISTS', P..'alive:'..node) == 0 then
+    release(P, node, true, tonumber(ARGV[4]), me)
+    redis.call('SREM', P..'nodes', node)
+    freed = freed + 1
+  end
+end
+return freed
+"#
+);
+
+/// ARGV: prefix, node. A fresh guest nick, claimed: `{nick, clients online}`.
+const GUEST: &str = r#"
+local P, node = ARGV[1], ARGV[2]
+for i = 1, 1000 do
+  local nick = 'guest'..redis.call('INCR', P..'guest')
+  if redis.call('HSETNX', P..'nicks', nick, node..'\31'..nick) == 1 then
+    return {nick, redis.call('HLEN', P..'nicks')}
+  end
+end
+return redis.error_reply('no free guest nick')
+"#;
+
+/// ARGV: prefix, node, nick. 1 if the nick was free and is now this server's.
+const CLAIM: &str = r#"
+local P, node, nick = ARGV[1], ARGV[2], ARGV[3]
+return redis.call('HSETNX', P..'nicks', string.lower(nick), node..'\31'..nick)
+"#;
+
+/// ARGV: prefix, node, nick, room. Claims the nick again after a lost link (0 if it is
+/// someone else's now) and puts it back in its room.
+const RECLAIM: &str = r#"
+local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local k, v = string.lower(nick), node..'\31'..nick
+local holder = redis.call('HGET', P..'nicks', k)
+if holder and holder ~= v then return 0 end
+redis.call('HSET', P..'nicks', k, v)
+local r = string.lower(room)
+redis.call('SADD', P..'members:'..r, nick)
+redis.call('HSETNX', P..'rooms', r, room)
+redis.call('HSET', P..'node:'..node, nick, room)
+return 1
+"#;
+
+/// ARGV: prefix, node, nick, room.
+const JOINED: &str = r#"
+local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local r = string.lower(room)
+redis.call('SADD', P..'members:'..r, nick)
+redis.call('HSETNX', P..'rooms', r, room)
+redis.call('HSET', P..'node:'..node, nick, room)
+return 1
+"#;
+
+/// ARGV: prefix, node, nick, room.
+const LEFT: &str = r#"
+local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+local r = string.lower(room)
+redis.call('SREM', P..'members:'..r, nick)
+if r ~= 'lobby' and redis.call('SCARD', P..'members:'..r) == 0 then redis.call('HDEL', P..'rooms', r) end
+redis.call('HDEL', P..'node:'..node, nick)
+return 1
+"#;
+
+/// ARGV: prefix, node, old, new, room. The new nick is claimed already (or differs
+/// from the old only in case).
+const RENAMED: &str = r#"
+local P, node, old, new, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
+local mine = node..'\31'
+local ko, kn = string.lower(old), string.lower(new)
+if redis.call('HGET', P..'nicks', ko) == mine..old then redis.call('HDEL', P..'nicks', ko) end
+local holder = redis.call('HGET', P..'nicks', kn)
+if not holder or string.sub(holder, 1, #mine) == mine then redis.call('HSET', P..'nicks', kn, mine..new) end
+local r = string.lower(room)
+redis.call('SREM', P..'members:'..r, old)
+redis.call('SADD', P..'members:'..r, new)
+redis.call('HDEL', P..'node:'..node, old)
+redis.call('HSET', P..'node:'..node, new, room)
+return 1
+"#;
+
+/// ARGV: prefix, node, nick. Frees the nick if this server holds it.
+const GONE: &str = r#"
+local P, node, nick = ARGV[1], ARGV[2], ARGV[3]
+local k = string.lower(nick)
+if redis.call('HGET', P..'nicks', k) == node..'\31'..nick then redis.call('HDEL', P..'nicks', k) end
+redis.call('HDEL', P..'node:'..node, nick)
+return 1
+"#;
+
+/// ARGV: prefix. `{name, members, name, members, ...}` for every room with members,
+/// and the lobby.
+const ROOMS: &str = r#"
+local P = ARGV[1]
+local all, out = redis.call('HGETALL', P..'rooms'), {}
+for i = 1, #all, 2 do
+  local n = redis.call('SCARD', P..'members:'..all[i])
+  if n > 0 or all[i] == 'lobby' then out[#out+1] = all[i+1]; out[#out+1] = n end
+end
+return out
+"#;
+
+/// ARGV: prefix. `{clients, rooms}`.
+const STATS: &str = r#"
+local P = ARGV[1]
+return {redis.call('HLEN', P..'nicks'), redis.call('HLEN', P..'rooms')}
+"#;
+
+/// The names of one cluster's keys and channels, and the commands on them, for one
+/// server (`node`). Commands are appended to an output buffer, RESP-encoded.
+#[derive(Debug, Clone)]
+pub struct Store {
+    prefix: String,
+    node: String,
+}
+
+impl Store {
+    /// The keys of the cluster in database `db`, as seen by server `node`.
+    pub fn new(db: u32, node: &str) -> Self {
+        Store {
+            prefix: format!("mio-chat:{db}:"),
+            node: node.to_string(),
+        }
+    }
+
+    /// This server's name.
+    pub fn node(&self) -> &str {
+        &self.node
+    }
+
+    /// The channel a room's messages go on.
+    pub fn room_channel(&self, room: &str) -> String {
+        format!("{}room:{}", self.prefix, room.to_ascii_lowercase())
+    }
+
+    /// The pattern every room's channel matches.
+    pub fn room_pattern(&self) -> String {
+        format!("{}room:*", self.prefix)
+    }
+
+    /// The channel private messages for `node`'s clients go on.
+    pub fn node_channel(&self, node: &str) -> String {
+        format!("{}node:{node}", self.prefix)
+    }
+
+    /// The room whose channel this is, if it is one.
+    pub fn room_of_channel<'a>(&self, channel: &'a [u8]) -> Option<&'a str> {
+        let rest = channel
+            .strip_prefix(self.prefix.as_bytes())?
+            .strip_prefix(b"room:")?;
+        std::str::from_utf8(rest)
+            .ok()
+            .filter(|room| crate::command::is_valid_name(room))
+    }
+
+    /// True if `channel` is this server's own channel.
+    pub fn is_own_channel(&self, channel: &[u8]) -> bool {
+        channel == self.node_channel(&self.node).as_bytes()
+    }
+
+    fn eval(&self, script: &str, args: &[&str], out: &mut Vec<u8>) {
+        let mut argv: Vec<&[u8]> = vec![
+            b"EVAL",
+            script.as_bytes(),
+            b"0",
+            self.prefix.as_bytes(),
+            self.node.as_bytes(),
+        ];
+        argv.extend(args.iter().map(|a| a.as_bytes()));
+        encode_command(&argv, out);
+    }
+
+    /// Joins the cluster, freeing what this server held before; `announce`: tell the
+    /// rooms of the clients it had (a restart), or not (they are still here).
+    pub fn register(&self, announce: bool, announce_limit: usize, out: &mut Vec<u8>) {
+        let flag = if announce { "1" } else { "0" };
+        let ttl = HEARTBEAT_TTL_SECS.to_string();
+        self.eval(REGISTER, &[&ttl, flag, &announce_limit.to_string()], out);
+    }
+
+    /// Renews the heartbeat and frees dead servers. Reply: how many were freed.
+    pub fn heartbeat(&self, announce_limit: usize, out: &mut Vec<u8>) {
+        let ttl = HEARTBEAT_TTL_SECS.to_string();
+        self.eval(HEARTBEAT, &[&ttl, &announce_limit.to_string()], out);
+    }
+
+    /// A fresh guest nick. Reply: see [`parse_guest`].
+    pub fn guest(&self, out: &mut Vec<u8>) {
+        self.eval(GUEST, &[], out);
+    }
+
+    /// Claims `nick`. Reply: 1 if claimed.
+    pub fn claim(&self, nick: &str, out: &mut Vec<u8>) {
+        self.eval(CLAIM, &[nick], out);
+    }
+
+    /// Claims `nick` again and puts it in `room`. Reply: 1, or 0 if it is taken.
+    pub fn reclaim(&self, nick: &str, room: &str, out: &mut Vec<u8>) {
+        self.eval(RECLAIM, &[nick, room], out);
+    }
+
+    /// `nick` is in `room` now.
+    pub fn joined(&self, nick: &str, room: &str, out: &mut Vec<u8>) {
+        self.eval(JOINED, &[nick, room], out);
+    }
+
+    /// `nick` left `room`.
+    pub fn left(&self, nick: &str, room: &str, out: &mut Vec<u8>) {
+        self.eval(LEFT, &[nick, room], out);
+    }
+
+    /// `old` is called `new` now, in `room`.
+    pub fn renamed(&self, old: &str, new: &str, room: &str, out: &mut Vec<u8>) {
+        self.eval(RENAMED, &[old, new, room], out);
+    }
+
+    /// `nick` is gone.
+    pub fn gone(&self, nick: &str, out: &mut Vec<u8>) {
+        self.eval(GONE, &[nick], out);
+    }
+
+    /// The nicks in `room`. Reply: see [`parse_names`].
+    pub fn who(&self, room: &str, out: &mut Vec<u8>) {
+        let key = format!("{}members:{}", self.prefix, room.to_ascii_lowercase());
+        encode_command(&[b"SMEMBERS", key.as_bytes()], out);
+    }
+
+    /// Every room. Reply: see [`parse_rooms`].
+    pub fn rooms(&self, out: &mut Vec<u8>) {
+        self.eval(ROOMS, &[], out);
+    }
+
+    /// Clients and rooms. Reply: see [`parse_stats`].
+    pub fn stats(&self, out: &mut Vec<u8>) {
+        self.eval(STATS, &[], out);
+    }
+
+    /// Who holds `nick`. Reply: see [`parse_holder`].
+    pub fn holder(&self, nick: &str, out: &mut Vec<u8>) {
+        let key = format!("{}nicks", self.prefix);
+        encode_command(
+            &[b"HGET", key.as_bytes(), nick.to_ascii_lowercase().as_bytes()],
+            out,
+        );
+    }
+
+    /// Publishes a bus message on `channel`.
+    pub fn publish(&self, channel: &str, payload: &[u8], out: &mut Vec<u8>) {
+        encode_command(&[b"PUBLISH", channel.as_bytes(), payload], out);
+    }
+
+    /// Subscribes (on the subscription connection) to every room and to this server's
+    /// own channel.
+    pub fn subscribe(&self, out: &mut Vec<u8>) {
+        encode_command(&[b"PSUBSCRIBE", self.room_pattern().as_bytes()], out);
+        encode_command(&[b"SUBSCRIBE", self.node_channel(&self.node).as_bytes()], out);
+    }
+}
+
+/// [`Store::guest`]'s reply: the nick and the clients online.
+pub fn parse_guest(reply: Value) -> Option<(String, u64)> {
+    let mut items = reply.into_array()?.into_iter();
+    let nick = text(&items.next()?)?;
+    let online = items.next()?.as_int()?;
+    crate::command::is_valid_name(&nick).then_some((nick, online.max(1) as u64))
+}
+
+/// [`Store::who`]'s reply: the nicks.
+pub fn parse_names(reply: Value) -> Option<Vec<String>> {
+    reply.into_array()?.iter().map(text).collect()
+}
+
+/// [`Store::rooms`]'s reply: names and member counts.
+pub fn parse_rooms(reply: Value) -> Option<Vec<(String, u64)>> {
+    let items = reply.into_array()?;
+    items
+        .chunks(2)
+        .map(|pair| Some((text(pair.first()?)?, pair.get(1)?.as_int()?.max(0) as u64)))
+        .collect()
+}
+
+/// [`Store::stats`]'s reply: clients and rooms.
+pub fn parse_stats(reply: Value) -> Option<(u64, u64)> {
+    let items = reply.into_array()?;
+    let n = |i: usize| items.get(i).and_then(Value::as_int).map(|n| n.max(0) as u64);
+    Some((n(0)?, n(1)?))
+}
+
+/// [`Store::holder`]'s reply: `Some(None)` if nobody holds the nick, else the server
+/// holding it and its spelling; `None` if the reply is not one.
+pub fn parse_holder(reply: Value) -> Option<Option<(String, String)>> {
+    match reply {
+        Value::Bulk(None) => Some(None),
+        Value::Bulk(Some(bytes)) => {
+            let value = String::from_utf8(bytes).ok()?;
+            let (node, nick) = value.split_once('\u{1f}')?;
+            Some(Some((node.to_string(), nick.to_string())))
+        }
+        _ => None,
+    }
+}
+
+/// A bulk or simple string as UTF-8 text.
+fn text(value: &Value) -> Option<String> {
+    String::from_utf8(value.as_bytes()?.to_vec()).ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_and_channels_are_per_database() {
+        let store = Store::new(3, "n1");
+        assert_eq!(store.room_channel("Lobby"), "mio-chat:3:room:lobby");
+        assert_eq!(store.room_pattern(), "mio-chat:3:room:*");
+        assert_eq!(store.node_channel("n2"), "mio-chat:3:node:n2");
+        assert_eq!(store.room_of_channel(b"mio-chat:3:room:dev"), Some("dev"));
+        assert_eq!(store.room_of_channel(b"mio-chat:4:room:dev"), None);
+        assert_eq!(store.room_of_channel(b"mio-chat:3:room:a b"), None);
+        assert_eq!(store.room_of_channel(b"mio-chat:3:node:n1"), None);
+        assert!(store.is_own_channel(b"mio-chat:3:node:n1"));
+        assert!(!store.is_own_channel(b"mio-chat:3:node:n2"));
+    }
+
+    #[test]
+    fn commands_are_resp_arrays_with_prefix_and_node_first() {
+        let store = Store::new(0, "n1");
+        let mut out = Vec::new();
+        store.claim("Alice", &mut out);
+        let (value, used) = crate::cluster::resp::decode(&out).unwrap().unwrap();
+        assert_eq!(used, out.len());
+        let args: Vec<Vec<u8>> = value
+            .into_array()
+            .unwrap()
+            .into_iter()
+            .map(|v| v.as_bytes().unwrap().to_vec())
+            .collect();
+        assert_eq!(args[0], b"EVAL");
+        assert_eq!(
+            args[2..],
+            [
+                b"0".to_vec(),
+                b"mio-chat:0:".to_vec(),
+                b"n1".to_vec(),
+                b"Alice".to_vec()
+            ]
+        );
+    }
+
+    #[test]
+    fn replies_parse_or_are_refused() {
+        let bulk = |s: &str| Value::Bulk(Some(s.as_bytes().to_vec()));
+        let guest = Value::Array(Some(vec![bulk("guest7"), Value::Integer(3)]));
+        assert_eq!(parse_guest(guest), Some(("guest7".into(), 3)));
+        assert_eq!(
+            parse_guest(Value::Array(Some(vec![bulk("no good"), Value::Integer(3)]))),
+            None
+        );
+        assert_eq!(parse_guest(Value::Integer(1)), None);
+        assert_eq!(
+            parse_rooms(Value::Array(Some(vec![
+                bulk("lobby"),
+                Value::Integer(2),
+                bulk("Dev"),
+                Value::Integer(1)
+            ]))),
+            Some(vec![("lobby".into(), 2), ("Dev".into(), 1)])
+        );
+        assert_eq!(parse_rooms(Value::Array(Some(vec![bulk("lobby")]))), None);
+        assert_eq!(
+            parse_stats(Value::Array(Some(vec![Value::Integer(5), Value::Integer(2)]))),
+            Some((5, 2))
+        );
+        assert_eq!(
+            parse_names(Value::Array(Some(vec![bulk("a"), bulk("b")]))),
+            Some(vec!["a".into(), "b".into()])
+        );
+        assert_eq!(parse_holder(Value::Bulk(None)), Some(None));
+        assert_eq!(
+            parse_holder(bulk("n2\u{1f}Bob")),
+            Some(Some(("n2".into(), "Bob".into())))
+        );
+        assert_eq!(parse_holder(bulk("junk")), None);
+        assert_eq!(parse_holder(Value::Error("ERR".into())), None);
+    }
+}

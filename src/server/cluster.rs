@@ -1,0 +1,623 @@
+//! The event loop's side of `--cluster`: the two Redis connections (one for commands,
+//! one for subscriptions), which reply answers which request, heartbeats, and
+//! reconnecting with backoff when the link is lost.
+//!
+//! Nothing here blocks: both connections are non-blocking sockets in the loop's `Poll`.
+//! The chat's requests ([`ChatOut`]) are encoded into the command connection's queue
+//! as they happen and written once at the end of the turn; each expects one reply, and
+//! replies come back in order, so a queue of [`Pending`] entries says what each one
+//! answers. What the loop must act on comes out as [`ClusterEvent`]s.
+
+use super::redis_link::RedisLink;
+use crate::chat::cluster::{Answer, Presence, Query};
+use crate::chat::{ClientId, Outbox, RoomId, RoomMembers};
+use crate::cluster::address::RedisAddress;
+use crate::cluster::bus::{self, BusMessage};
+use crate::cluster::resp::Value;
+use crate::cluster::store::{self, Store, HEARTBEAT_EVERY_SECS};
+use crate::fanout::Fanout;
+use log::{debug, info, warn};
+use mio::{Registry, Token};
+use std::collections::VecDeque;
+use std::io;
+use std::time::{Duration, Instant};
+
+/// The command connection's token; the subscription connection's is [`BUS`]. Like the
+/// listener's, they sit at the top of the token space, which slab keys never reach.
+pub const COMMANDS: Token = Token(usize::MAX - 2);
+/// The subscription connection's token.
+pub const BUS: Token = Token(usize::MAX - 3);
+/// The first wait before reconnecting; it doubles up to [`RETRY_MAX`].
+pub const RETRY_MIN: Duration = Duration::from_millis(100);
+/// The longest wait between reconnection attempts.
+pub const RETRY_MAX: Duration = Duration::from_secs(5);
+/// Bytes read from the subscription connection per turn: 16 times a client's, so the
+/// bus keeps up with every room at once and Redis never has to drop us as a slow
+/// subscriber.
+pub const BUS_READ_BUDGET: usize = 4 << 20;
+/// Bytes read from the command connection per turn.
+const COMMANDS_READ_BUDGET: usize = 4 << 20;
+/// A connection attempt that has not finished after this long failed.
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Told to every client when the link to the other servers is lost.
+pub const LINK_LOST: &str = "! cluster link lost: only people on this server get your messages";
+/// Told to every client when it is back.
+pub const LINK_RESTORED: &str = "* cluster link restored";
+
+/// `--cluster` and `--node-name`.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// Where Redis is.
+    pub redis: RedisAddress,
+    /// This server's name in the cluster, unique among its servers.
+    pub node: String,
+}
+
+/// What a reply on the command connection answers.
+#[derive(Debug)]
+enum Pending {
+    /// Nothing waits for it (a change to the shared state, a publish, a heartbeat).
+    Nothing,
+    /// A client's question; `None` once the client has left.
+    Question(Option<ClientId>, Query),
+    /// A nick claimed again after the link came back.
+    Reclaim(Option<ClientId>, String),
+    /// A guest nick for a client whose nick was taken while the link was down.
+    Replacement(Option<ClientId>, String),
+}
+
+/// What the event loop must act on.
+#[derive(Debug)]
+pub enum ClusterEvent {
+    /// The link is up: shared state is live from now (the loop claims its clients).
+    Up,
+    /// The link is lost (or the first attempt failed): the chat is local until it is
+    /// back, and every client is told so.
+    Down,
+    /// A client's question is answered.
+    Answer(ClientId, Answer),
+    /// A client's nick was taken elsewhere while the link was down; `new` is claimed
+    /// for it.
+    Replaced {
+        /// The client.
+        id: ClientId,
+        /// The nick it had.
+        old: String,
+        /// The guest nick it gets.
+        new: String,
+    },
+    /// A room message from the bus, for this server's members of `room`.
+    Room {
+        /// The room (lower case).
+        room: String,
+        /// Our client that sent it, which does not get it back.
+        except: Option<ClientId>,
+        /// The line.
+        text: String,
+    },
+    /// A private message from another server.
+    Private {
+        /// The sender's nick.
+        from: String,
+        /// The recipient's nick.
+        to: String,
+        /// The message.
+        text: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum State {
+    /// Waiting to try again.
+    Down {
+        retry_at: Instant,
+    },
+    /// Connecting, selecting the database and subscribing, since then.
+    Connecting {
+        since: Instant,
+    },
+    Up,
+}
+
+/// The link to the other servers.
+pub struct Cluster {
+    config: ClusterConfig,
+    store: Store,
+    announce_limit: usize,
+    state: State,
+    backoff: Duration,
+    commands: Option<RedisLink>,
+    bus: Option<RedisLink>,
+    /// Subscriptions Redis has confirmed on this connection (two are asked for).
+    subscribed: usize,
+    pending: VecDeque<Pending>,
+    /// The link has been up once: a later registration is a reconnection, whose
+    /// clients are still here (a first one announces the leftovers of a crash).
+    was_up: bool,
+    /// Clients were told the link is lost, and are not yet told it is back.
+    told_lost: bool,
+    /// The bus read budget ran out: read it again next turn.
+    bus_read_again: bool,
+    next_heartbeat: Option<Instant>,
+    /// Bad bus messages so far (logged at powers of two).
+    bad_messages: u64,
+    /// Reused to encode one bus message.
+    payload: Vec<u8>,
+}
+
+impl Cluster {
+    /// A link not yet started.
+    pub fn new(config: ClusterConfig, announce_limit: usize) -> Cluster {
+        let store = Store::new(config.redis.db, &config.node);
+        Cluster {
+            config,
+            store,
+            announce_limit,
+            state: State::Down {
+                retry_at: Instant::now(),
+            },
+            backoff: RETRY_MIN,
+            commands: None,
+            bus: None,
+            subscribed: 0,
+            pending: VecDeque::new(),
+            was_up: false,
+            told_lost: false,
+            bus_read_again: false,
+            next_heartbeat: None,
+            bad_messages: 0,
+            payload: Vec::new(),
+        }
+    }
+
+    /// True while rooms and nicks are shared.
+    pub fn is_up(&self) -> bool {
+        self.state == State::Up
+    }
+
+    /// True while clients stand told that the link is lost (a client arriving now is
+    /// told too).
+    pub fn told_lost(&self) -> bool {
+        self.told_lost
+    }
+
+    /// The time the loop must wake up for, at the latest.
+    pub fn next_deadline(&self) -> Option<Instant> {
+        match self.state {
+            State::Down { retry_at } => Some(retry_at),
+            State::Connecting { since } => Some(since + CONNECT_TIMEOUT),
+            State::Up => self.next_heartbeat,
+        }
+    }
+
+    /// True if the bus has input left over from the last turn.
+    pub fn has_more_input(&self) -> bool {
+        self.bus_read_again
+    }
+
+    /// Timers: reconnecting, giving up on a connection attempt, the heartbeat.
+    pub fn tick(&mut self, now: Instant, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        match self.state {
+            State::Down { retry_at } if now >= retry_at => self.connect(now, registry, events),
+            State::Connecting { since } if now >= since + CONNECT_TIMEOUT => {
+                self.lose("connecting timed out", now, registry, events)
+            }
+            State::Up if self.next_heartbeat.is_some_and(|at| now >= at) => {
+                self.next_heartbeat = Some(now + Duration::from_secs(HEARTBEAT_EVERY_SECS));
+                let limit = self.announce_limit;
+                self.send(Pending::Nothing, |store, out| store.heartbeat(limit, out));
+            }
+            _ => {}
+        }
+    }
+
+    fn connect(&mut self, now: Instant, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        let addr = self.config.redis.addr;
+        let links = RedisLink::connect(addr, registry, COMMANDS)
+            .and_then(|commands| Ok((commands, RedisLink::connect(addr, registry, BUS)?)));
+        match links {
+            Ok((mut commands, mut bus)) => {
+                if self.config.redis.db != 0 {
+                    let db = self.config.redis.db.to_string();
+                    crate::cluster::resp::encode_command(&[b"SELECT", db.as_bytes()], commands.queue());
+                    self.pending.push_back(Pending::Nothing);
+                }
+                self.store.subscribe(bus.queue());
+                self.commands = Some(commands);
+                self.bus = Some(bus);
+                self.subscribed = 0;
+                self.state = State::Connecting { since: now };
+            }
+            Err(e) => self.lose(&format!("cannot connect: {e}"), now, registry, events),
+        }
+    }
+
+    /// An event on one of the two connections.
+    pub fn ready(&mut self, token: Token, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        let now = Instant::now();
+        let result = if token == COMMANDS {
+            self.serve_commands(registry, events)
+        } else {
+            self.serve_bus(registry, events)
+        };
+        match result {
+            Ok(()) => self.maybe_up(events),
+            Err(e) => self.lose(&e.to_string(), now, registry, events),
+        }
+    }
+
+    /// At the start of a turn: the bus input left over from the last one.
+    pub fn read_again(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        if std::mem::take(&mut self.bus_read_again) {
+            self.ready(BUS, registry, events);
+        }
+    }
+
+    /// At the end of a turn: this turn's commands go out, in one write.
+    pub fn flush(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        let result = [self.commands.as_mut(), self.bus.as_mut()]
+            .into_iter()
+            .flatten()
+            .try_for_each(|link| link.flush(registry));
+        if let Err(e) = result {
+            self.lose(&e.to_string(), Instant::now(), registry, events);
+        }
+    }
+
+    fn serve_commands(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+        let Some(link) = self.commands.as_mut() else {
+            return Ok(());
+        };
+        if !link.finish_connect()? {
+            return Ok(());
+        }
+        link.flush(registry)?;
+        link.read(COMMANDS_READ_BUDGET)?; // replies are bounded by what we asked
+        while let Some(reply) = self
+            .commands
+            .as_mut()
+            .map_or(Ok(None), |l| l.next_value())
+            .map_err(io::Error::other)?
+        {
+            let pending = self
+                .pending
+                .pop_front()
+                .ok_or_else(|| io::Error::other("a reply nobody asked for"))?;
+            self.answer(pending, reply, events);
+        }
+        Ok(())
+    }
+
+    fn serve_bus(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+        let Some(link) = self.bus.as_mut() else {
+            return Ok(());
+        };
+        if !link.finish_connect()? {
+            return Ok(());
+        }
+        link.flush(registry)?;
+        self.bus_read_again = link.read(BUS_READ_BUDGET)?;
+        while let Some(value) = self
+            .bus
+            .as_mut()
+            .map_or(Ok(None), |l| l.next_value())
+            .map_err(io::Error::other)?
+        {
+            self.on_bus(value, events)?;
+        }
+        Ok(())
+    }
+
+    /// Both connections are made and subscribed: the link is up.
+    fn maybe_up(&mut self, events: &mut Vec<ClusterEvent>) {
+        let connected = |link: &Option<RedisLink>| link.as_ref().is_some_and(RedisLink::is_connected);
+        if matches!(self.state, State::Connecting { .. })
+            && connected(&self.commands)
+            && connected(&self.bus)
+            && self.subscribed >= 2
+        {
+            info!(
+                "cluster link up ({} as node {})",
+                self.config.redis, self.config.node
+            );
+            self.state = State::Up;
+            self.backoff = RETRY_MIN;
+            let announce = !self.was_up;
+            self.was_up = true;
+            let limit = self.announce_limit;
+            self.send(Pending::Nothing, |store, out| {
+                store.register(announce, limit, out)
+            });
+            self.next_heartbeat = Some(Instant::now() + Duration::from_secs(HEARTBEAT_EVERY_SECS));
+            events.push(ClusterEvent::Up);
+        }
+    }
+
+    /// The link is lost (or could not be made): both connections are closed, waiting
+    /// questions are answered [`Answer::Unavailable`], and the next attempt is
+    /// scheduled.
+    fn lose(&mut self, why: &str, now: Instant, registry: &Registry, events: &mut Vec<ClusterEvent>) {
+        let was = self.state;
+        for link in [self.commands.as_mut(), self.bus.as_mut()].into_iter().flatten() {
+            link.deregister(registry);
+        }
+        self.commands = None;
+        self.bus = None;
+        self.bus_read_again = false;
+        self.next_heartbeat = None;
+        self.state = State::Down {
+            retry_at: now + self.backoff,
+        };
+        if was == State::Up || !self.told_lost {
+            warn!(
+                "cluster link lost ({}): {why}; retrying in {} ms",
+                self.config.redis,
+                self.backoff.as_millis()
+            );
+        } else {
+            debug!("cluster link still down: {why}");
+        }
+        self.backoff = (self.backoff * 2).min(RETRY_MAX);
+        if !self.told_lost {
+            self.told_lost = true; // a link that was up is lost, or the first attempt failed
+            events.push(ClusterEvent::Down);
+        }
+        // After `Down`: the chat answers them as a server alone.
+        for pending in std::mem::take(&mut self.pending) {
+            if let Pending::Question(Some(id), _) = pending {
+                events.push(ClusterEvent::Answer(id, Answer::Unavailable));
+            }
+        }
+    }
+
+    /// The loop told the clients the link is back.
+    pub fn told_restored(&mut self) {
+        self.told_lost = false;
+    }
+
+    /// After [`ClusterEvent::Up`]: claims this server's clients again, each with its
+    /// nick and room.
+    pub fn reclaim(&mut self, members: Vec<(ClientId, String, String)>) {
+        for (id, nick, room) in members {
+            if let Some(link) = self.commands.as_mut() {
+                self.store.reclaim(&nick, &room, link.queue());
+                self.pending.push_back(Pending::Reclaim(Some(id), nick));
+            }
+        }
+    }
+
+    /// A client is gone: answers still coming for it are for nobody (its slab key may
+    /// be someone else's by then).
+    pub fn forget(&mut self, id: ClientId) {
+        for pending in &mut self.pending {
+            match pending {
+                Pending::Question(who, _) | Pending::Reclaim(who, _) | Pending::Replacement(who, _)
+                    if *who == Some(id) =>
+                {
+                    *who = None
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Queues one command and what its reply answers (nothing while the link is down:
+    /// the chat asks nothing then, and changes are claimed again when it is back).
+    fn send(&mut self, pending: Pending, encode: impl FnOnce(&Store, &mut Vec<u8>)) {
+        if let Some(link) = self.commands.as_mut() {
+            encode(&self.store, link.queue());
+            self.pending.push_back(pending);
+        }
+    }
+
+    /// What a reply means, by what it answers.
+    fn answer(&mut self, pending: Pending, reply: Value, events: &mut Vec<ClusterEvent>) {
+        if let Value::Error(e) = &reply {
+            warn!("cluster: Redis refused a command: {e}");
+        }
+        match pending {
+            Pending::Nothing => {}
+            Pending::Question(who, query) => {
+                let answer = self.answer_question(&query, reply);
+                match who {
+                    Some(id) => events.push(ClusterEvent::Answer(id, answer)),
+                    None => self.release_orphan(&answer), // it left meanwhile
+                }
+            }
+            Pending::Reclaim(who, nick) => {
+                if reply.as_int() == Some(0) {
+                    self.send(Pending::Replacement(who, nick), |store, out| store.guest(out));
+                }
+            }
+            Pending::Replacement(who, old) => match (who, store::parse_guest(reply)) {
+                (Some(id), Some((new, _))) => events.push(ClusterEvent::Replaced { id, old, new }),
+                (None, Some((new, _))) => self.send(Pending::Nothing, |store, out| store.gone(&new, out)),
+                _ => {}
+            },
+        }
+    }
+
+    fn answer_question(&mut self, query: &Query, reply: Value) -> Answer {
+        let answer = match query {
+            Query::Guest => store::parse_guest(reply).map(|(nick, online)| Answer::Guest { nick, online }),
+            Query::Nick(name) => reply.as_int().map(|n| Answer::Nick {
+                name: name.clone(),
+                claimed: n == 1,
+            }),
+            Query::Who { .. } => store::parse_names(reply).map(Answer::Names),
+            Query::Rooms => store::parse_rooms(reply).map(Answer::Rooms),
+            Query::Stats => {
+                store::parse_stats(reply).map(|(clients, rooms)| Answer::Stats { clients, rooms })
+            }
+            Query::Private { from, text, .. } => match store::parse_holder(reply) {
+                Some(Some((node, nick))) => {
+                    self.payload.clear();
+                    bus::encode_private(self.store.node(), from, &nick, text, &mut self.payload);
+                    let channel = self.store.node_channel(&node);
+                    let payload = std::mem::take(&mut self.payload);
+                    self.send(Pending::Nothing, |store, out| {
+                        store.publish(&channel, &payload, out)
+                    });
+                    self.payload = payload;
+                    Some(Answer::Private(Some(nick)))
+                }
+                Some(None) => Some(Answer::Private(None)),
+                None => None,
+            },
+        };
+        answer.unwrap_or(Answer::Unavailable)
+    }
+
+    /// A nick claimed for a client that has left is freed again.
+    fn release_orphan(&mut self, answer: &Answer) {
+        let nick = match answer {
+            Answer::Guest { nick, .. }
+            | Answer::Nick {
+                name: nick,
+                claimed: true,
+            } => nick,
+            _ => return,
+        };
+        self.send(Pending::Nothing, |store, out| store.gone(nick, out));
+    }
+
+    /// One value from the subscription connection.
+    fn on_bus(&mut self, value: Value, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+        let parts = value
+            .into_array()
+            .ok_or_else(|| io::Error::other("the bus sent something that is not a message"))?;
+        let kind = parts.first().and_then(Value::as_bytes).unwrap_or_default();
+        match (kind, parts.len()) {
+            (b"psubscribe" | b"subscribe", 3) => {
+                self.subscribed += 1;
+                Ok(())
+            }
+            (b"pmessage", 4) => {
+                let (channel, payload) = (parts[2].as_bytes(), parts[3].as_bytes());
+                let room = channel.and_then(|c| self.store.room_of_channel(c));
+                match (room, payload.map(bus::decode)) {
+                    (Some(room), Some(Ok(BusMessage::Room { origin, sender, text }))) => {
+                        let except = if origin == self.store.node() { sender } else { None };
+                        events.push(ClusterEvent::Room {
+                            room: room.to_string(),
+                            except,
+                            text: text.to_string(),
+                        });
+                    }
+                    (_, Some(Err(e))) => self.bad_message(channel, &e.to_string()),
+                    _ => self.bad_message(channel, "not a room message on a room channel"),
+                }
+                Ok(())
+            }
+            (b"message", 3) => {
+                let (channel, payload) = (parts[1].as_bytes(), parts[2].as_bytes());
+                let own = channel.is_some_and(|c| self.store.is_own_channel(c));
+                match (own, payload.map(bus::decode)) {
+                    (true, Some(Ok(BusMessage::Private { from, to, text, .. }))) => {
+                        events.push(ClusterEvent::Private {
+                            from: from.to_string(),
+                            to: to.to_string(),
+                            text: text.to_string(),
+                        });
+                    }
+                    (_, Some(Err(e))) => self.bad_message(channel, &e.to_string()),
+                    _ => self.bad_message(channel, "not a private message on this server's channel"),
+                }
+                Ok(())
+            }
+            _ => Err(io::Error::other("the bus sent something that is not a message")),
+        }
+    }
+
+    fn bad_message(&mut self, channel: Option<&[u8]>, why: &str) {
+        self.bad_messages += 1;
+        if self.bad_messages.is_power_of_two() {
+            let channel = String::from_utf8_lossy(channel.unwrap_or_default());
+            warn!(
+                "cluster: dropped a bad bus message on {channel} ({why}); {} so far",
+                self.bad_messages
+            );
+        }
+    }
+
+    /// Bad bus messages dropped so far.
+    pub fn bad_messages(&self) -> u64 {
+        self.bad_messages
+    }
+}
+
+/// The chat's outbox in a clustered server: output to clients goes to the fan-out,
+/// and what is for the other servers to the cluster's command queue.
+pub struct ChatOut<'a> {
+    /// This turn's output to clients.
+    pub fanout: &'a mut Fanout,
+    /// The link, with `--cluster`.
+    pub cluster: Option<&'a mut Cluster>,
+}
+
+impl Outbox for ChatOut<'_> {
+    fn to_client(&mut self, id: ClientId, text: &str) {
+        self.fanout.to_client(id, text);
+    }
+
+    fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
+        self.fanout.to_room(room, except, text);
+    }
+
+    fn publish(&mut self, room: &str, sender: Option<ClientId>, text: &str) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        cluster.payload.clear();
+        bus::encode_room(cluster.store.node(), sender, text, &mut cluster.payload);
+        let channel = cluster.store.room_channel(room);
+        let payload = std::mem::take(&mut cluster.payload);
+        cluster.send(Pending::Nothing, |store, out| {
+            store.publish(&channel, &payload, out)
+        });
+        cluster.payload = payload;
+    }
+
+    fn ask(&mut self, id: ClientId, query: Query) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        let encode = |store: &Store, out: &mut Vec<u8>| match &query {
+            Query::Guest => store.guest(out),
+            Query::Nick(name) => store.claim(name, out),
+            Query::Who { room, .. } => store.who(room, out),
+            Query::Rooms => store.rooms(out),
+            Query::Stats => store.stats(out),
+            Query::Private { to, .. } => store.holder(to, out),
+        };
+        if let Some(link) = cluster.commands.as_mut() {
+            encode(&cluster.store, link.queue());
+            cluster.pending.push_back(Pending::Question(Some(id), query));
+        }
+    }
+
+    fn presence(&mut self, change: Presence<'_>) {
+        let Some(cluster) = self.cluster.as_deref_mut() else {
+            return;
+        };
+        cluster.send(Pending::Nothing, |store, out| match change {
+            Presence::Joined { nick, room } => store.joined(nick, room, out),
+            Presence::Left { nick, room } => store.left(nick, room, out),
+            Presence::Renamed { old, new, room } => store.renamed(old, new, room, out),
+            Presence::Gone { nick } => store.gone(nick, out),
+        });
+    }
+
+    fn entered(&mut self, id: ClientId, room: RoomId) {
+        self.fanout.entered(id, room);
+    }
+
+    fn left(&mut self, id: ClientId, room: RoomId) {
+        self.fanout.left(id, room);
+    }
+
+    fn close(&mut self, id: ClientId) {
+        self.fanout.close(id);
+    }
+}
