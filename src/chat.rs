@@ -234,6 +234,7 @@ impl Chat {
         let Some(room) = self.clients.get(&id).map(|c| c.room) else {
             return;
         };
+        let room_name = self.rooms[room].name.clone();
         self.leave_room(id, out);
         let Some(client) = self.clients.remove(&id) else {
             return;
@@ -246,10 +247,7 @@ impl Chat {
             Some(reason) => compose(&mut self.line, &["* ", &client.nick, " left (", reason, ")"]),
             None => compose(&mut self.line, &["* ", &client.nick, " left"]),
         }
-        if self.rooms.contains(room) {
-            let size = self.rooms[room].members.len() + 1; // it was a member
-            self.announce(room, size, None, None, out);
-        }
+        self.announce_departure(room, &room_name, out);
     }
 
     /// One message (cleaned text) from a client: a chat line or a command.
@@ -314,6 +312,19 @@ impl Chat {
             self.broadcast(room, except, out);
         } else if let Some(id) = confirm {
             out.to_client(id, &self.line);
+        }
+    }
+
+    /// Sends the leave notice in `self.line` to the room a client just left (`room`,
+    /// called `name`). A room emptied here is gone, but sharing a cluster it may have
+    /// members on other servers: they are told through the bus. (The announce limit is
+    /// judged by the room's size on this server.)
+    fn announce_departure(&mut self, room: RoomId, name: &str, out: &mut impl Outbox) {
+        if self.rooms.contains(room) {
+            let size = self.rooms[room].members.len() + 1; // it was a member
+            self.announce(room, size, None, None, out);
+        } else if self.shared() {
+            out.publish(name, None, &self.line);
         }
     }
 

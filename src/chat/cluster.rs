@@ -264,3 +264,6 @@ impl Chat {
         self.waiting.contains_key(&id)
     }
 }
+
+#[cfg(test)]
+mod tests;

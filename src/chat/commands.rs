@@ -167,13 +167,11 @@ impl Chat {
         if self.rooms[old].name.eq_ignore_ascii_case(name) {
             return self.error_to(id, &format!("you are already in {}", self.rooms[old].name), out);
         }
+        let old_name = self.rooms[old].name.clone();
         self.leave_room(id, out);
         let nick = self.clients[&id].nick.clone();
-        if self.rooms.contains(old) {
-            compose(&mut self.line, &["* ", &nick, " left"]);
-            let size = self.rooms[old].members.len() + 1; // it was a member
-            self.announce(old, size, None, None, out);
-        }
+        compose(&mut self.line, &["* ", &nick, " left"]);
+        self.announce_departure(old, &old_name, out);
         let new = self.room_named(name);
         self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);

@@ -236,8 +236,11 @@ impl Cluster {
     /// An event on one of the two connections.
     pub fn ready(&mut self, token: Token, registry: &Registry, events: &mut Vec<ClusterEvent>) {
         let now = Instant::now();
+        // The bus is read before replies: a client's own notices (published, back on
+        // the bus) then come before the answers to what it asked after them.
         let result = if token == COMMANDS {
-            self.serve_commands(registry, events)
+            self.serve_bus(registry, events)
+                .and_then(|()| self.serve_commands(registry, events))
         } else {
             self.serve_bus(registry, events)
         };
