@@ -239,10 +239,9 @@ impl Cluster {
         // The bus is read before replies: a client's own notices (published, back on
         // the bus) then come before the answers to what it asked after them.
         let result = if token == COMMANDS {
-            self.serve_bus(registry, events)
-                .and_then(|()| self.serve_commands(registry, events))
+            self.serve_bus(events).and_then(|()| self.serve_commands(events))
         } else {
-            self.serve_bus(registry, events)
+            self.serve_bus(events)
         };
         match result {
             Ok(()) => self.maybe_up(events),
@@ -268,14 +267,13 @@ impl Cluster {
         }
     }
 
-    fn serve_commands(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+    fn serve_commands(&mut self, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
         let Some(link) = self.commands.as_mut() else {
             return Ok(());
         };
         if !link.finish_connect()? {
             return Ok(());
         }
-        link.flush(registry)?;
         link.read(COMMANDS_READ_BUDGET)?; // replies are bounded by what we asked
         while let Some(reply) = self
             .commands
@@ -292,14 +290,13 @@ impl Cluster {
         Ok(())
     }
 
-    fn serve_bus(&mut self, registry: &Registry, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+    fn serve_bus(&mut self, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
         let Some(link) = self.bus.as_mut() else {
             return Ok(());
         };
         if !link.finish_connect()? {
             return Ok(());
         }
-        link.flush(registry)?;
         self.bus_read_again = link.read(BUS_READ_BUDGET)?;
         while let Some(value) = self
             .bus
