@@ -31,7 +31,7 @@ pub const HEARTBEAT_EVERY_SECS: u64 = 2;
 macro_rules! release_fn {
     () => {
         r#"
-local function release(P, node, announce, limit, origin)
+local function release(P, node, announce, limit, origin, reason)
   local entries = redis.call('HGETALL', P..'node:'..node)
   for i = 1, #entries, 2 do
     local nick, room = entries[i], entries[i+1]
@@ -40,7 +40,7 @@ local function release(P, node, announce, limit, origin)
     local left = redis.call('SCARD', P..'members:'..r)
     if left == 0 and r ~= 'lobby' then redis.call('HDEL', P..'rooms', r) end
     if announce and left + 1 <= limit then
-      redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..origin..'\31-\31* '..nick..' left (server lost)')
+      redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..origin..'\31-\31* '..nick..' left ('..reason..')')
     end
   end
   redis.call('DEL', P..'node:'..node)
@@ -60,7 +60,7 @@ const REGISTER: &str = concat!(
     release_fn!(),
     r#"
 local P, node = ARGV[1], ARGV[2]
-release(P, node, ARGV[4] == '1', tonumber(ARGV[5]), node)
+release(P, node, ARGV[4] == '1', tonumber(ARGV[5]), node, 'server lost')
 redis.call('SADD', P..'nodes', node)
 redis.call('SET', P..'alive:'..node, '1', 'EX', ARGV[3])
 redis.call('HSETNX', P..'rooms', 'lobby', 'lobby')
@@ -79,12 +79,25 @@ redis.call('SADD', P..'nodes', me)
 local freed = 0
 for _, node in ipairs(redis.call('SMEMBERS', P..'nodes')) do
   if node ~= me and redis.call('EXISTS', P..'alive:'..node) == 0 then
-    release(P, node, true, tonumber(ARGV[4]), me)
+    release(P, node, true, tonumber(ARGV[4]), me, 'server lost')
     redis.call('SREM', P..'nodes', node)
     freed = freed + 1
   end
 end
 return freed
+"#
+);
+
+/// ARGV: prefix, node, announce limit. Leaves the cluster (a server shutting down):
+/// its clients' nicks are freed and their rooms told at once.
+const LEAVE: &str = concat!(
+    release_fn!(),
+    r#"
+local P, node = ARGV[1], ARGV[2]
+release(P, node, true, tonumber(ARGV[3]), node, 'server shutting down')
+redis.call('SREM', P..'nodes', node)
+redis.call('DEL', P..'alive:'..node)
+return 1
 "#
 );
 
@@ -261,6 +274,11 @@ impl Store {
     pub fn heartbeat(&self, announce_limit: usize, out: &mut Vec<u8>) {
         let ttl = HEARTBEAT_TTL_SECS.to_string();
         self.eval(HEARTBEAT, &[&ttl, &announce_limit.to_string()], out);
+    }
+
+    /// Leaves the cluster, telling this server's clients' rooms that they left.
+    pub fn leave(&self, announce_limit: usize, out: &mut Vec<u8>) {
+        self.eval(LEAVE, &[&announce_limit.to_string()], out);
     }
 
     /// A fresh guest nick. Reply: see [`parse_guest`].

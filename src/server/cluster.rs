@@ -371,6 +371,22 @@ impl Cluster {
         }
     }
 
+    /// The server is shutting down: its clients leave the cluster now (their rooms
+    /// elsewhere are told), not when its heartbeat runs out. Sent with the turn's other
+    /// commands; nothing more is asked after it.
+    pub fn leave(&mut self) {
+        if self.is_up() {
+            let limit = self.announce_limit;
+            self.send(Pending::Nothing, |store, out| store.leave(limit, out));
+            self.next_heartbeat = None; // it would register this server again
+        }
+    }
+
+    /// True if commands wait to be written.
+    pub fn has_unsent(&self) -> bool {
+        self.commands.as_ref().is_some_and(RedisLink::has_unsent)
+    }
+
     /// The loop told the clients the link is back.
     pub fn told_restored(&mut self) {
         self.told_lost = false;

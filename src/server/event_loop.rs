@@ -342,6 +342,9 @@ impl Server {
             debug!("deregister listener: {e}");
         }
         self.chat.shutdown(&mut self.fanout);
+        if let Some(cluster) = self.cluster.as_mut() {
+            cluster.leave();
+        }
         let going = websocket::close_frame(websocket::GOING_AWAY, "server shutting down");
         for (key, conn) in &self.conns {
             if conn.framing() == Some(Framing::WebSocket) {
@@ -360,6 +363,7 @@ impl Server {
         }
         // Exiting closes every socket, so each client sees its last notice, then EOF.
         self.conns.iter().all(|(_, conn)| conn.out.is_empty())
+            && !self.cluster.as_ref().is_some_and(Cluster::has_unsent)
     }
 
     /// Before exiting: every socket gets a last try at its output, a FIN, and its unread

@@ -83,6 +83,11 @@ impl RedisLink {
         }
     }
 
+    /// True if queued commands are not all written.
+    pub fn has_unsent(&self) -> bool {
+        self.sent < self.out.len()
+    }
+
     /// Where commands are appended (see [`resp::encode_command`]).
     pub fn queue(&mut self) -> &mut Vec<u8> {
         &mut self.out

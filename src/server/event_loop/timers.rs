@@ -90,6 +90,13 @@ impl Server {
             self.longest_turn.as_secs_f64() * 1000.0
         );
         self.longest_turn = Duration::ZERO;
+        if let Some(cluster) = &self.cluster {
+            info!(
+                "stats: cluster link {}, bad bus messages dropped {}",
+                if cluster.is_up() { "up" } else { "down" },
+                cluster.bad_messages()
+            );
+        }
     }
 
     /// `--idle-timeout`: closes connections that sent nothing for that long. A sweep
