@@ -4,12 +4,13 @@
 mod common;
 
 use common::tls::TestPki;
-use common::{run_to_exit_within, Finished, Server};
+use common::{run_to_exit_within, Finished, Server, PATIENCE};
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::thread;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// The longest a bench run in these tests may take before it is killed.
 const BENCH_PATIENCE: Duration = Duration::from_secs(60);
@@ -365,10 +366,233 @@ fn bad_flags_are_usage_errors() {
         (&["--clients", "0"][..], "--clients"),
         (&["--rate", "-1"][..], "--rate"),
         (&["--threads", "zero"][..], "--threads"),
+        (
+            &["--server-pid", "1", "--server-pid", "2"][..],
+            "--server-pid given 2 times for 1 server address(es)",
+        ),
+        (
+            &["127.0.0.1:9", "127.0.0.1:9"][..],
+            "address '127.0.0.1:9' given twice",
+        ),
     ] {
         let run = bench(args);
         assert_eq!(run.code(), 2, "{args:?}");
         assert!(run.stderr.contains(needle), "{args:?}: {}", run.stderr);
+    }
+}
+
+/// Two servers that share nothing: the senders are on the first, so the receivers the
+/// bench put on the second never get a message. The loss is found, blamed on the second
+/// server, and fails the run, which proves the receivers really are spread.
+#[test]
+fn receivers_are_spread_round_robin_over_the_addresses() {
+    let (first, second) = (Server::start(&[]), Server::start(&[]));
+    let (a, b) = (first.addr.to_string(), second.addr.to_string());
+    let run = bench(&[
+        &a,
+        &b,
+        "--clients",
+        "10",
+        "--senders",
+        "2",
+        "--messages",
+        "50",
+        "--json",
+    ]);
+    assert_eq!(run.code(), 1, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
+    assert_eq!(run.number("messages_sent"), 100);
+    assert_eq!(run.number("expected"), 1000);
+    assert_eq!(run.number("deliveries"), 500);
+    assert_eq!(run.number("lost"), 500);
+    assert_eq!(run.number("servers"), 2);
+    assert_eq!(run.field("server1_addr"), format!("\"{a}\""));
+    assert_eq!(run.field("server2_addr"), format!("\"{b}\""));
+    for (key, want) in [
+        ("server1_senders", 2),
+        ("server1_receivers", 5),
+        ("server1_deliveries", 500),
+        ("server1_lost", 0),
+        ("server2_senders", 0),
+        ("server2_receivers", 5),
+        ("server2_deliveries", 0),
+        ("server2_lost", 500),
+    ] {
+        assert_eq!(run.number(key), want, "{key}");
+    }
+    assert_eq!(run.field("ok"), "false");
+    assert!(
+        run.stderr.contains("500 of 1000 deliveries lost"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// Two servers sharing rooms through a real Redis: receivers on both get every message
+/// of the senders on the first, once and in order; the report names both servers with
+/// their receivers, and each server's CPU and memory.
+#[test]
+fn two_clustered_servers_deliver_everything_to_receivers_on_both() {
+    let redis = Redis::start();
+    let (first, second) = (redis.server("A", &[]), redis.server("B", &[]));
+    let (a, b) = (first.addr.to_string(), second.addr.to_string());
+    let (pid_a, pid_b) = (first.pid().to_string(), second.pid().to_string());
+    let run = bench(&[
+        &a,
+        &b,
+        "--clients",
+        "20",
+        "--senders",
+        "2",
+        "--messages",
+        "200",
+        "--server-pid",
+        &pid_a,
+        "--server-pid",
+        &pid_b,
+        "--json",
+    ]);
+    assert_exact(&run, 20, 2, 200);
+    assert_eq!(run.number("servers"), 2);
+    assert_eq!(run.field("server1_addr"), format!("\"{a}\""));
+    assert_eq!(run.field("server2_addr"), format!("\"{b}\""));
+    for (key, want) in [
+        ("server1_senders", 2),
+        ("server1_receivers", 10),
+        ("server1_deliveries", 4000),
+        ("server1_lost", 0),
+        ("server2_senders", 0),
+        ("server2_receivers", 10),
+        ("server2_deliveries", 4000),
+        ("server2_lost", 0),
+    ] {
+        assert_eq!(run.number(key), want, "{key}");
+    }
+    for key in [
+        "server1_rss_after_kib",
+        "server2_rss_after_kib",
+        "server_rss_after_kib",
+    ] {
+        assert!(run.number(key) > 0, "{key}");
+    }
+    let (rss_a, rss_b) = (
+        run.number("server1_rss_after_kib"),
+        run.number("server2_rss_after_kib"),
+    );
+    assert_eq!(run.number("server_rss_after_kib"), rss_a + rss_b);
+    // With --json the text report goes to stderr.
+    for line in [
+        format!("server 1    {a}: 2 senders, 10 receivers; 4000 deliveries, lost 0; p50 "),
+        format!("server 2    {b}: 10 receivers; 4000 deliveries, lost 0; p50 "),
+        "(2 servers together)".to_string(),
+        "result      OK: nothing lost, duplicated or reordered".to_string(),
+    ] {
+        assert!(run.stderr.contains(&line), "no {line:?} in\n{}", run.stderr);
+    }
+}
+
+/// The same across clustered servers over TLS and WebSocket, in a room, with two event
+/// loops: each receiver waits for its own join notice, which comes back through Redis,
+/// and every TLS connection is verified (the test CA signs both servers' certificate).
+#[test]
+fn clustered_servers_over_tls_websocket_in_a_room_lose_nothing() {
+    let pki = TestPki::new();
+    let tls = pki.server_args();
+    let tls: Vec<&str> = tls.iter().map(String::as_str).collect();
+    let redis = Redis::start();
+    let (first, second) = (redis.server("A", &tls), redis.server("B", &tls));
+    let (a, b) = (first.addr.to_string(), second.addr.to_string());
+    let ca = pki.ca.display().to_string();
+    let run = bench(&[
+        &a,
+        &b,
+        "--clients",
+        "12",
+        "--senders",
+        "2",
+        "--messages",
+        "100",
+        "--framing",
+        "websocket",
+        "--room",
+        "bench",
+        "--threads",
+        "2",
+        "--tls",
+        "--ca",
+        &ca,
+        "--json",
+    ]);
+    assert_exact(&run, 12, 2, 100);
+    assert_eq!(run.field("tls"), "true");
+    assert_eq!(run.number("server1_receivers"), 6);
+    assert_eq!(run.number("server2_receivers"), 6);
+    assert_eq!(run.number("server2_deliveries"), 6 * 200);
+}
+
+/// A `redis-server` of its own on a free loopback port, killed when dropped.
+struct Redis {
+    child: Child,
+    port: u16,
+}
+
+impl Redis {
+    /// Starts `redis-server` without persistence and waits until it accepts.
+    fn start() -> Redis {
+        let port = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let mut child = Command::new("/usr/bin/redis-server")
+            .args(["--port", &port.to_string(), "--bind", "127.0.0.1"])
+            .args(["--save", "", "--appendonly", "no"])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/bin/redis-server");
+        let deadline = Instant::now() + PATIENCE;
+        while TcpStream::connect(("127.0.0.1", port)).is_err() {
+            if let Some(status) = child.try_wait().expect("try_wait") {
+                panic!("redis-server on port {port} exited: {status}");
+            }
+            assert!(
+                Instant::now() < deadline,
+                "redis-server on port {port} did not start"
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        Redis { child, port }
+    }
+
+    /// Starts `mio-chat serve 127.0.0.1:0 --cluster redis://... --node-name NODE ARGS...`
+    /// and waits until its link to the cluster is up.
+    fn server(&self, node: &str, args: &[&str]) -> Server {
+        let mut cmd = Command::new(common::bin());
+        cmd.arg("serve")
+            .arg("127.0.0.1:0")
+            .args(["--cluster", &format!("redis://127.0.0.1:{}", self.port)])
+            .args(["--node-name", node])
+            .args(args)
+            .env("RUST_LOG", "info");
+        let server = Server::start_command(cmd);
+        let deadline = Instant::now() + PATIENCE;
+        while !server.stderr().contains("cluster link up") {
+            assert!(
+                Instant::now() < deadline,
+                "server {node}: no cluster link; stderr:\n{}",
+                server.stderr()
+            );
+            thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for Redis {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
     }
 }
 

@@ -40,21 +40,41 @@ pub enum Mode {
     },
 }
 
+/// One server under test.
+#[derive(Debug, Clone)]
+pub struct Target {
+    /// Where it listens.
+    pub addr: SocketAddr,
+    /// `--tls`: every connection to it is TLS, verified for the host typed for it.
+    pub tls: Option<TlsClient>,
+    /// Its process, to read its memory and CPU from `/proc` (`--server-pid`).
+    pub pid: Option<u32>,
+}
+
+impl Target {
+    /// A plain server at `addr`, not watched.
+    pub fn plain(addr: SocketAddr) -> Self {
+        Target {
+            addr,
+            tls: None,
+            pid: None,
+        }
+    }
+}
+
 /// A whole bench run's settings.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// The server.
-    pub addr: SocketAddr,
-    /// `--tls`: every connection, sender or receiver, is TLS.
-    pub tls: Option<TlsClient>,
+    /// The servers, at least one. Every sender connects to the first; receivers (and
+    /// `--idle` connections) are dealt round-robin over all of them, so with servers
+    /// sharing rooms (`serve --cluster`) each receiver checks what crossed servers.
+    pub servers: Vec<Target>,
     /// The framing every connection speaks.
     pub framing: Framing,
     /// The room everyone joins; `None` stays in the lobby.
     pub room: Option<String>,
     /// Event loops (threads), each with its share of the connections.
     pub threads: usize,
-    /// The server's process, to read its memory and CPU from `/proc`.
-    pub server_pid: Option<u32>,
     /// Print a progress line on stderr once a second.
     pub progress: bool,
     /// What to run.
@@ -70,9 +90,32 @@ impl Config {
         }
     }
 
+    /// True when the connections are TLS (`--tls`).
+    pub fn tls(&self) -> bool {
+        self.servers.iter().any(|s| s.tls.is_some())
+    }
+
+    /// The server receiver (or idle connection) number `n` connects to: round-robin.
+    pub fn server_of(&self, n: usize) -> usize {
+        n % self.servers.len().max(1)
+    }
+
+    /// How many of `count` round-robin connections go to server `server`.
+    pub fn share_of(&self, server: usize, count: usize) -> usize {
+        let servers = self.servers.len().max(1);
+        count / servers + usize::from(server < count % servers)
+    }
+
+    /// The servers' addresses, `A, B`.
+    pub fn addresses(&self) -> String {
+        let addrs: Vec<String> = self.servers.iter().map(|s| s.addr.to_string()).collect();
+        addrs.join(", ")
+    }
+
     /// The command that asks for this run's load, defaults spelled out and the server's
-    /// address and output files left off, so a plot's title says what was measured:
-    /// `mio-chat bench --clients 1000 --senders 4 --size 64 --messages 5000`.
+    /// addresses and output files left off, so a plot's title says what was measured:
+    /// `mio-chat bench --clients 1000 --senders 4 --size 64 --messages 5000`; with
+    /// several servers, ` (2 servers)` follows.
     pub fn command_line(&self) -> String {
         let mut line = String::from("mio-chat bench");
         match &self.mode {
@@ -111,8 +154,11 @@ impl Config {
         if self.threads != 1 {
             *line += &format!(" --threads {}", self.threads);
         }
-        if self.tls.is_some() {
+        if self.tls() {
             line.push_str(" --tls");
+        }
+        if self.servers.len() > 1 {
+            *line += &format!(" ({} servers)", self.servers.len());
         }
     }
 }
@@ -122,13 +168,13 @@ mod tests {
     use super::*;
 
     fn config(mode: Mode) -> Config {
+        let mut server = Target::plain("127.0.0.1:1234".parse().unwrap());
+        server.pid = Some(42);
         Config {
-            addr: "127.0.0.1:1234".parse().unwrap(),
-            tls: None,
+            servers: vec![server],
             framing: Framing::Frames,
             room: None,
             threads: 1,
-            server_pid: Some(42),
             progress: true,
             mode,
         }
@@ -169,5 +215,28 @@ mod tests {
             hold: Duration::from_millis(2500),
         });
         assert_eq!(idle.command_line(), "mio-chat bench --idle 500 --duration 2.5");
+    }
+
+    #[test]
+    fn receivers_are_dealt_round_robin_and_the_title_counts_the_servers() {
+        let mut load = config(Mode::Load {
+            receivers: 5,
+            senders: 1,
+            size: 64,
+            limit: SendLimit::Messages(10),
+            rate: None,
+        });
+        load.servers
+            .push(Target::plain("127.0.0.1:1235".parse().unwrap()));
+        assert_eq!(
+            (0..5).map(|n| load.server_of(n)).collect::<Vec<_>>(),
+            [0, 1, 0, 1, 0]
+        );
+        assert_eq!((load.share_of(0, 5), load.share_of(1, 5)), (3, 2));
+        assert_eq!(load.addresses(), "127.0.0.1:1234, 127.0.0.1:1235");
+        assert_eq!(
+            load.command_line(),
+            "mio-chat bench --clients 5 --senders 1 --size 64 --messages 10 (2 servers)"
+        );
     }
 }

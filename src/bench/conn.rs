@@ -25,6 +25,15 @@ pub enum Role {
     Idle,
 }
 
+/// A connection to open: what it is for, and to which server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Slot {
+    /// What it is for.
+    pub role: Role,
+    /// The server, an index into `Config::servers`.
+    pub server: usize,
+}
+
 /// Where a connection is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum State {
@@ -59,6 +68,8 @@ pub struct Conn {
     pub stream: Option<Stream>,
     /// What it is for.
     pub role: Role,
+    /// Its server, an index into `Config::servers`.
+    pub server: usize,
     /// Where it is in its life.
     pub state: State,
     /// When connecting started, ns on the run's clock (for the handshake deadline).
@@ -84,15 +95,15 @@ pub struct Conn {
 }
 
 impl Conn {
-    /// Starts a non-blocking connect to `addr` for a connection with this `role` that
-    /// will speak `wire`; with `tls`, a TLS one.
+    /// Starts a non-blocking connect to `addr` (the server of `slot`) for a connection
+    /// that will speak `wire`; with `tls`, a TLS one.
     ///
     /// # Errors
     /// The OS error when the socket cannot be created or the connect fails at once.
     pub fn connect(
         addr: SocketAddr,
         tls: Option<&TlsClient>,
-        role: Role,
+        slot: Slot,
         wire: Wire,
         now_ns: u64,
     ) -> io::Result<Conn> {
@@ -105,7 +116,7 @@ impl Conn {
             Err(e) if e.raw_os_error() == Some(libc::EINPROGRESS) => {}
             Err(e) => return Err(e),
         }
-        let mut conn = Conn::closed(role, wire, now_ns);
+        let mut conn = Conn::closed(slot, wire, now_ns);
         conn.stream = Some(Stream::new(TcpStream::from_std(socket.into()), tls)?);
         conn.state = State::Connecting;
         Ok(conn)
@@ -113,10 +124,11 @@ impl Conn {
 
     /// A connection that never opened: it keeps its place (and its counters) in the
     /// loop's list.
-    pub fn closed(role: Role, wire: Wire, now_ns: u64) -> Conn {
+    pub fn closed(slot: Slot, wire: Wire, now_ns: u64) -> Conn {
         Conn {
             stream: None,
-            role,
+            role: slot.role,
+            server: slot.server,
             state: State::Closed,
             started_ns: now_ns,
             wire,

@@ -7,7 +7,7 @@
 //! here and only here.
 
 use super::config::{Config, Mode, SendLimit};
-use super::conn::{Conn, Role, State};
+use super::conn::{Conn, Role, Slot, State};
 use super::receive::Sink;
 use super::sender::SendState;
 use super::shared::{Phase, Shared};
@@ -37,8 +37,10 @@ const MAX_POLL: Duration = Duration::from_millis(10);
 /// What one loop hands back when the run is finished.
 #[derive(Debug)]
 pub struct LoopResult {
-    /// Every receiver's checker, closed receivers included.
-    pub trackers: Vec<Tracker>,
+    /// Every receiver's checker with its server, closed receivers included.
+    pub trackers: Vec<(usize, Tracker)>,
+    /// Per server, this loop's connections whose handshake was done.
+    pub ready_by_server: Vec<u64>,
     /// Latency and counters of this loop's receivers.
     pub sink: Sink,
     /// Receivers closed after their handshake.
@@ -57,7 +59,7 @@ pub struct Driver {
     config: Arc<Config>,
     shared: Arc<Shared>,
     poll: Poll,
-    roles: Vec<Role>,
+    slots: Vec<Slot>,
     conns: Vec<Conn>,
     /// Indices of the senders in `conns`.
     senders: Vec<usize>,
@@ -67,6 +69,8 @@ pub struct Driver {
     chunk: Vec<u8>,
     disconnected: u64,
     disconnect_reason: Option<String>,
+    /// Per server, connections whose handshake was done.
+    ready_by_server: Vec<u64>,
     connected_reported: bool,
     drained_reported: bool,
     /// Deliveries were published since the end of the last turn, so the receivers may
@@ -77,13 +81,13 @@ pub struct Driver {
 }
 
 impl Driver {
-    /// Loop number `index` of `config.threads`, for the connections with these roles.
+    /// Loop number `index` of `config.threads`, for these connections.
     ///
     /// # Errors
     /// When the OS refuses an epoll instance.
     pub fn new(
         index: usize,
-        roles: Vec<Role>,
+        slots: Vec<Slot>,
         config: Arc<Config>,
         shared: Arc<Shared>,
     ) -> Result<Self, String> {
@@ -91,12 +95,13 @@ impl Driver {
         let max_in_flight = (CONNECTS_IN_FLIGHT / config.threads).max(1);
         Ok(Driver {
             index,
-            sink: Sink::new(config.senders()),
+            sink: Sink::new(config.senders(), config.servers.len()),
+            ready_by_server: vec![0; config.servers.len()],
             config,
             shared,
             poll,
-            conns: Vec::with_capacity(roles.len()),
-            roles,
+            conns: Vec::with_capacity(slots.len()),
+            slots,
             senders: Vec::new(),
             in_flight: 0,
             max_in_flight,
@@ -161,16 +166,17 @@ impl Driver {
 
     /// Opens connections until the in-flight bound or the end of the list.
     fn start_connections(&mut self, now: u64) {
-        while self.in_flight < self.max_in_flight && self.conns.len() < self.roles.len() {
-            let role = self.roles[self.conns.len()];
+        while self.in_flight < self.max_in_flight && self.conns.len() < self.slots.len() {
+            let slot = self.slots[self.conns.len()];
             let token = Token(self.conns.len());
-            let tls = self.config.tls.as_ref();
-            let mut conn = match Conn::connect(self.config.addr, tls, role, self.next_wire(), now) {
+            let target = &self.config.servers[slot.server];
+            let mut conn = match Conn::connect(target.addr, target.tls.as_ref(), slot, self.next_wire(), now)
+            {
                 Ok(conn) => conn,
                 Err(e) => {
                     // Keep a closed placeholder so tokens stay equal to indices.
-                    self.shared.record_failure(&format!("connect: {e}"));
-                    self.push_closed(role, now);
+                    self.record_failure(slot.server, &format!("connect: {e}"));
+                    self.push_closed(slot, now);
                     continue;
                 }
             };
@@ -182,8 +188,8 @@ impl Driver {
                 None => Ok(()),
             };
             if let Err(e) = registered {
-                self.shared.record_failure(&format!("register: {e}"));
-                self.push_closed(role, now);
+                self.record_failure(slot.server, &format!("register: {e}"));
+                self.push_closed(slot, now);
                 continue;
             }
             self.attach_role_state(&mut conn);
@@ -192,10 +198,21 @@ impl Driver {
         }
     }
 
-    fn push_closed(&mut self, role: Role, now: u64) {
-        let mut conn = Conn::closed(role, self.next_wire(), now);
+    fn push_closed(&mut self, slot: Slot, now: u64) {
+        let mut conn = Conn::closed(slot, self.next_wire(), now);
         self.attach_role_state(&mut conn);
         self.conns.push(conn);
+    }
+
+    /// Counts a connection to server `server` that failed before its handshake was
+    /// done; with several servers the reason names the server.
+    fn record_failure(&self, server: usize, reason: &str) {
+        if self.config.servers.len() > 1 {
+            let addr = self.config.servers[server].addr;
+            self.shared.record_failure(&format!("{addr}: {reason}"));
+        } else {
+            self.shared.record_failure(reason);
+        }
     }
 
     /// The framing of the next connection; its seed (for a WebSocket key and mask) is
@@ -250,7 +267,7 @@ impl Driver {
                 self.close(i, &format!("{what} timed out after 10 s"));
             }
         }
-        if !self.connected_reported && self.conns.len() == self.roles.len() && self.in_flight == 0 {
+        if !self.connected_reported && self.conns.len() == self.slots.len() && self.in_flight == 0 {
             self.connected_reported = true;
             self.shared.loops_connected.fetch_add(1, Ordering::Release);
         }

@@ -1,7 +1,8 @@
 //! `mio-chat bench`: a load tester that measures throughput and latency and checks that
 //! nothing was lost, duplicated or reordered.
 //!
-//! K senders and N receivers share one room. Every payload carries its sender, sequence
+//! K senders and N receivers share one room. With several servers (a cluster sharing
+//! rooms), the senders connect to the first and the receivers round-robin to all. Every payload carries its sender, sequence
 //! number and send time ([`payload`]); every receiver checks each sender's sequence
 //! ([`tracker`]) and records latency in an HDR histogram. One or more mio event loops
 //! ([`driver`]) drive the sockets; one coordinating thread ([`run`]) moves the run
@@ -40,6 +41,6 @@ pub mod tracker;
 pub mod websocket;
 pub mod wire;
 
-pub use config::{Config, Mode, SendLimit};
+pub use config::{Config, Mode, SendLimit, Target};
 pub use report::{IdleReport, LoadReport};
 pub use run::{run, Outcome};

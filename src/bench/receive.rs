@@ -26,6 +26,8 @@ pub enum Step {
 pub struct Sink {
     /// Latency of every payload received, µs.
     pub latency: Histogram<u64>,
+    /// With several servers, the same per server (receivers' server); empty with one.
+    pub by_server: Vec<Histogram<u64>>,
     /// Messages without a marker.
     pub other: u64,
     /// Markers naming a sender that does not exist.
@@ -37,11 +39,13 @@ pub struct Sink {
 }
 
 impl Sink {
-    /// Empty counters for a run with `senders` senders.
-    pub fn new(senders: usize) -> Self {
+    /// Empty counters for a run with `senders` senders and receivers on `servers`
+    /// servers.
+    pub fn new(senders: usize, servers: usize) -> Self {
+        let per_server = if servers > 1 { servers } else { 0 };
         Sink {
-            // Bounds and precision are constants that hdrhistogram accepts.
-            latency: Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds"),
+            latency: latency_histogram(),
+            by_server: (0..per_server).map(|_| latency_histogram()).collect(),
             other: 0,
             malformed: 0,
             unpublished: 0,
@@ -65,10 +69,19 @@ impl Sink {
             self.malformed += 1;
             return;
         }
-        let micros = now_ns.saturating_sub(marker.send_ns) / 1000;
-        self.latency.saturating_record(micros.max(1));
+        let micros = (now_ns.saturating_sub(marker.send_ns) / 1000).max(1);
+        self.latency.saturating_record(micros);
+        if let Some(hist) = self.by_server.get_mut(conn.server) {
+            hist.saturating_record(micros);
+        }
         self.unpublished += 1;
     }
+}
+
+/// An empty histogram of µs latencies.
+pub fn latency_histogram() -> Histogram<u64> {
+    // Bounds and precision are constants that hdrhistogram accepts.
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("valid histogram bounds")
 }
 
 /// Handles one message for `conn`; `room` is the room to join after the welcome.

@@ -49,6 +49,36 @@ pub struct ServerUsage {
     pub cpu_s: f64,
 }
 
+/// One server's share of a run, with several servers (or one: its address).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ServerReport {
+    /// Its address.
+    pub addr: String,
+    /// Connections opened to it (senders and receivers, or idle ones).
+    pub connections: u64,
+    /// Of them, those whose handshake was done.
+    pub ready: u64,
+    /// Senders connected to it (every sender is on the first server).
+    pub senders: u64,
+    /// Receivers connected to it.
+    pub receivers: u64,
+    /// Payloads its receivers got.
+    pub deliveries: u64,
+    /// Expected deliveries its receivers never got.
+    pub lost: u64,
+    /// Latency of its receivers' deliveries.
+    pub latency: Latency,
+    /// `--server-pid` figures for it, if its process was given.
+    pub usage: Option<ServerUsage>,
+}
+
+impl ServerReport {
+    /// Server memory per ready connection, bytes, when the server was watched.
+    pub fn bytes_per_connection(&self) -> Option<f64> {
+        self.usage.as_ref().map(|u| per_connection(u, self.ready))
+    }
+}
+
 /// The outcome of a load run.
 #[derive(Debug, Clone, Default)]
 pub struct LoadReport {
@@ -99,8 +129,10 @@ pub struct LoadReport {
     pub drain_timed_out: bool,
     /// This process's CPU seconds while messages flowed.
     pub bench_cpu_s: f64,
-    /// `--server-pid` figures.
+    /// `--server-pid` figures, summed over every server watched.
     pub server: Option<ServerUsage>,
+    /// Per server, in the order given: its receivers and what they got.
+    pub servers: Vec<ServerReport>,
 }
 
 impl LoadReport {
@@ -163,9 +195,19 @@ impl LoadReport {
         if let Some(reason) = &self.disconnect_reason {
             let _ = writeln!(out, "closed      first receiver closed: {reason}");
         }
-        let _ = writeln!(out, "{}", format_cpu(self.bench_cpu_s, self.server.as_ref()));
+        if self.servers.len() > 1 {
+            for (i, s) in self.servers.iter().enumerate() {
+                let _ = writeln!(out, "{}", format_server_load(i, s));
+            }
+        }
+        let watched = watched(&self.servers);
+        let _ = writeln!(
+            out,
+            "{}",
+            format_cpu(self.bench_cpu_s, self.server.as_ref(), watched)
+        );
         if let Some(server) = &self.server {
-            let _ = writeln!(out, "{}", format_rss(server));
+            let _ = writeln!(out, "{}", format_rss(server, watched));
         }
         let verdict = match (self.is_clean(), self.lost == 0, self.drain_timed_out) {
             (true, _, _) => "OK: nothing lost, duplicated or reordered",
@@ -208,6 +250,18 @@ impl LoadReport {
         add_latency(&mut json, &self.latency);
         json.float("bench_cpu_s", self.bench_cpu_s);
         add_server(&mut json, self.server.as_ref());
+        json.uint("servers", self.servers.len() as u64);
+        for (i, s) in self.servers.iter().enumerate() {
+            let key = |name: &str| format!("server{}_{name}", i + 1);
+            json.string(&key("addr"), &s.addr)
+                .uint(&key("senders"), s.senders)
+                .uint(&key("receivers"), s.receivers)
+                .uint(&key("deliveries"), s.deliveries)
+                .uint(&key("lost"), s.lost)
+                .uint(&key("latency_p50_us"), s.latency.p50)
+                .uint(&key("latency_p99_us"), s.latency.p99);
+            add_usage(&mut json, &key, s.usage.as_ref());
+        }
         json.boolean("ok", self.is_clean()).finish()
     }
 }
@@ -225,16 +279,27 @@ pub struct IdleReport {
     pub connect_s: f64,
     /// Seconds they were held open after settling.
     pub held_s: f64,
-    /// `--server-pid` figures.
+    /// `--server-pid` figures, summed over every server watched.
     pub server: Option<ServerUsage>,
+    /// Per server, in the order given: its connections.
+    pub servers: Vec<ServerReport>,
 }
 
 impl IdleReport {
-    /// Server memory per held connection, bytes, when the server was watched.
+    /// Server memory per held connection, bytes, when the server was watched. With
+    /// several servers watched: their growth together over the connections to them.
     pub fn bytes_per_connection(&self) -> Option<f64> {
         let server = self.server.as_ref()?;
-        let grown = server.rss_after_kib as f64 - server.rss_before_kib as f64;
-        Some(grown * 1024.0 / self.ready.max(1) as f64)
+        let ready = match watched(&self.servers) {
+            0 => self.ready,
+            _ => self
+                .servers
+                .iter()
+                .filter(|s| s.usage.is_some())
+                .map(|s| s.ready)
+                .sum(),
+        };
+        Some(per_connection(server, ready))
     }
 
     /// The report for people, ending in a newline.
@@ -250,10 +315,20 @@ impl IdleReport {
             "mio-chat bench --idle: {} of {} {kind} ready in {:.2} s, held {:.2} s",
             self.ready, self.requested, self.connect_s, self.held_s
         );
+        if self.servers.len() > 1 {
+            for (i, s) in self.servers.iter().enumerate() {
+                let _ = writeln!(out, "{}", format_server_idle(i, s));
+            }
+        }
         if let Some(server) = &self.server {
+            let watched = watched(&self.servers);
             let per = self.bytes_per_connection().unwrap_or(0.0);
-            let _ = writeln!(out, "{}, {per:.0} bytes per connection", format_rss(server));
-            let _ = writeln!(out, "server cpu  {:.2} s", server.cpu_s);
+            let _ = writeln!(
+                out,
+                "{}, {per:.0} bytes per connection",
+                format_rss(server, watched)
+            );
+            let _ = writeln!(out, "server cpu  {:.2} s{}", server.cpu_s, together(watched));
         }
         out
     }
@@ -268,6 +343,15 @@ impl IdleReport {
             .float("connect_s", self.connect_s)
             .float("held_s", self.held_s);
         add_server(&mut json, self.server.as_ref());
+        json.uint("servers", self.servers.len() as u64);
+        for (i, s) in self.servers.iter().enumerate() {
+            let key = |name: &str| format!("server{}_{name}", i + 1);
+            json.string(&key("addr"), &s.addr)
+                .uint(&key("connections"), s.connections)
+                .uint(&key("ready"), s.ready);
+            add_usage(&mut json, &key, s.usage.as_ref());
+            json.opt_float(&key("bytes_per_connection"), s.bytes_per_connection());
+        }
         json.opt_float("server_bytes_per_connection", self.bytes_per_connection())
             .boolean("ok", self.ready == self.requested)
             .finish()
@@ -306,18 +390,95 @@ fn format_latency(l: &Latency) -> String {
     )
 }
 
-fn format_cpu(bench_cpu_s: f64, server: Option<&ServerUsage>) -> String {
+/// Growth of resident memory per connection, bytes.
+fn per_connection(s: &ServerUsage, connections: u64) -> f64 {
+    let grown = s.rss_after_kib as f64 - s.rss_before_kib as f64;
+    grown * 1024.0 / connections.max(1) as f64
+}
+
+/// Servers whose process was given (`--server-pid`).
+fn watched(servers: &[ServerReport]) -> usize {
+    servers.iter().filter(|s| s.usage.is_some()).count()
+}
+
+/// ` (2 servers together)` after a sum over several servers; nothing for one.
+fn together(watched: usize) -> String {
+    if watched > 1 {
+        format!(" ({watched} servers together)")
+    } else {
+        String::new()
+    }
+}
+
+fn format_cpu(bench_cpu_s: f64, server: Option<&ServerUsage>, watched: usize) -> String {
     match server {
-        Some(s) => format!("cpu         bench {bench_cpu_s:.2} s, server {:.2} s", s.cpu_s),
+        Some(s) => format!(
+            "cpu         bench {bench_cpu_s:.2} s, server {:.2} s{}",
+            s.cpu_s,
+            together(watched)
+        ),
         None => format!("cpu         bench {bench_cpu_s:.2} s (server: use --server-pid)"),
     }
 }
 
-fn format_rss(s: &ServerUsage) -> String {
+fn format_rss(s: &ServerUsage, watched: usize) -> String {
     format!(
-        "server rss  {} KiB before, {} KiB after",
-        s.rss_before_kib, s.rss_after_kib
+        "server rss  {} KiB before, {} KiB after{}",
+        s.rss_before_kib,
+        s.rss_after_kib,
+        together(watched)
     )
+}
+
+/// `server 2    127.0.0.1:7413: 500 receivers; 1000000 deliveries, lost 0; p50 ...`.
+fn format_server_load(index: usize, s: &ServerReport) -> String {
+    let mut line = format!("{:<12}{}: ", format!("server {}", index + 1), s.addr);
+    if s.senders > 0 {
+        let _ = write!(line, "{} senders, ", s.senders);
+    }
+    let _ = write!(
+        line,
+        "{} receivers; {} deliveries, lost {}",
+        s.receivers, s.deliveries, s.lost
+    );
+    if s.latency.count > 0 {
+        let _ = write!(
+            line,
+            "; p50 {}, p99 {}",
+            format_micros(s.latency.p50),
+            format_micros(s.latency.p99)
+        );
+    }
+    if let Some(u) = &s.usage {
+        let _ = write!(
+            line,
+            "; cpu {:.2} s, rss {} -> {} KiB",
+            u.cpu_s, u.rss_before_kib, u.rss_after_kib
+        );
+    }
+    line
+}
+
+/// `server 2    127.0.0.1:7413: 500 of 500 connections ready; rss ...`.
+fn format_server_idle(index: usize, s: &ServerReport) -> String {
+    let mut line = format!(
+        "{:<12}{}: {} of {} connections ready",
+        format!("server {}", index + 1),
+        s.addr,
+        s.ready,
+        s.connections
+    );
+    if let Some(u) = &s.usage {
+        let _ = write!(
+            line,
+            "; rss {} -> {} KiB, {:.0} bytes per connection; cpu {:.2} s",
+            u.rss_before_kib,
+            u.rss_after_kib,
+            per_connection(u, s.ready),
+            u.cpu_s
+        );
+    }
+    line
 }
 
 fn add_latency(json: &mut JsonObject, l: &Latency) {
@@ -327,6 +488,13 @@ fn add_latency(json: &mut JsonObject, l: &Latency) {
         .uint("latency_p99_us", l.p99)
         .uint("latency_p999_us", l.p999)
         .uint("latency_max_us", l.max);
+}
+
+/// One server's `--server-pid` figures under its own keys (`null` when not watched).
+fn add_usage(json: &mut JsonObject, key: &impl Fn(&str) -> String, usage: Option<&ServerUsage>) {
+    json.opt_float(&key("cpu_s"), usage.map(|u| u.cpu_s))
+        .opt_uint(&key("rss_before_kib"), usage.map(|u| u.rss_before_kib))
+        .opt_uint(&key("rss_after_kib"), usage.map(|u| u.rss_after_kib));
 }
 
 fn add_server(json: &mut JsonObject, server: Option<&ServerUsage>) {

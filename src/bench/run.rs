@@ -7,11 +7,12 @@
 //! for 5 s (longer at slow `--rate`s).
 
 use super::config::{Config, Mode, SendLimit};
-use super::conn::Role;
+use super::conn::{Role, Slot};
 use super::driver::{Driver, LoopResult};
 use super::procfs;
 use super::progress::Progress;
-use super::report::{IdleReport, Latency, LoadReport, ServerUsage};
+use super::receive::latency_histogram;
+use super::report::{IdleReport, Latency, LoadReport, ServerReport, ServerUsage};
 use super::shared::{Phase, Shared};
 use super::timeline::{RatePoint, Timeline};
 use super::tracker::Tally;
@@ -47,13 +48,17 @@ const SPARE_FDS: u64 = 64;
 /// A one-line reason when the run could not be done: too few file descriptors, an
 /// unreadable `--server-pid`, connections that failed to open.
 pub fn run(config: Config) -> Result<Outcome, String> {
-    let roles = all_roles(&config);
-    check_fd_limit(roles.len() as u64)?;
-    let server_rss_before = config.server_pid.map(procfs::rss_kib).transpose()?;
+    let slots = all_slots(&config);
+    check_fd_limit(slots.len() as u64)?;
+    let rss_before = config
+        .servers
+        .iter()
+        .map(|s| s.pid.map(procfs::rss_kib).transpose())
+        .collect::<Result<Vec<_>, _>>()?;
     let config = Arc::new(config);
     let shared = Arc::new(Shared::new(config.senders(), config.threads));
-    let loops = start_loops(&config, &shared, &roles)?;
-    let mut progress = Progress::new(config.progress, roles.len() as u64);
+    let loops = start_loops(&config, &shared, &slots)?;
+    let mut progress = Progress::new(config.progress, slots.len() as u64);
     let measured = measure(&config, &shared, &mut progress);
     shared.advance(Phase::Finished);
     let results: Vec<LoopResult> = loops.into_iter().filter_map(|h| h.join().ok()).collect();
@@ -61,21 +66,83 @@ pub fn run(config: Config) -> Result<Outcome, String> {
         return Err("an event loop crashed".to_string());
     }
     let measured = measured?;
-    let server = server_rss_before.map(|before| ServerUsage {
-        rss_before_kib: before,
-        rss_after_kib: measured.server_rss_after_kib,
-        cpu_s: measured.server_cpu_s,
-    });
+    let usage: Vec<Option<ServerUsage>> = rss_before
+        .iter()
+        .zip(&measured.server_cpu_s)
+        .zip(&measured.server_rss_after_kib)
+        .map(|((before, &cpu_s), &after)| {
+            before.map(|rss_before_kib| ServerUsage {
+                rss_before_kib,
+                rss_after_kib: after,
+                cpu_s,
+            })
+        })
+        .collect();
+    let servers = server_reports(&config, &results, &usage);
+    let server = sum_usage(&usage);
     Ok(match &config.mode {
         Mode::Idle { connections, .. } => Outcome::Idle(IdleReport {
             requested: *connections as u64,
-            tls: config.tls.is_some(),
+            tls: config.tls(),
             ready: shared.ready.load(Ordering::Relaxed),
             connect_s: measured.connect_s,
             held_s: measured.send_s,
             server,
+            servers,
         }),
-        Mode::Load { .. } => Outcome::Load(Box::new(load_report(&config, &measured, results, server))),
+        Mode::Load { .. } => Outcome::Load(Box::new(load_report(
+            &config, &measured, results, server, servers,
+        ))),
+    })
+}
+
+/// Every server's share of the connections, what got ready, and its `/proc` figures;
+/// the load report adds what its receivers got.
+fn server_reports(
+    config: &Config,
+    results: &[LoopResult],
+    usage: &[Option<ServerUsage>],
+) -> Vec<ServerReport> {
+    let (senders, receivers) = match &config.mode {
+        Mode::Load {
+            senders, receivers, ..
+        } => (*senders, *receivers),
+        Mode::Idle { connections, .. } => (0, *connections),
+    };
+    let mut servers: Vec<ServerReport> = config
+        .servers
+        .iter()
+        .enumerate()
+        .map(|(i, target)| {
+            let (senders, receivers) = (if i == 0 { senders } else { 0 }, config.share_of(i, receivers));
+            let is_load = matches!(config.mode, Mode::Load { .. });
+            ServerReport {
+                addr: target.addr.to_string(),
+                connections: (senders + receivers) as u64,
+                senders: senders as u64,
+                receivers: if is_load { receivers as u64 } else { 0 },
+                usage: usage.get(i).copied().flatten(),
+                ..ServerReport::default()
+            }
+        })
+        .collect();
+    for r in results {
+        for (server, ready) in servers.iter_mut().zip(&r.ready_by_server) {
+            server.ready += ready;
+        }
+    }
+    servers
+}
+
+/// The `--server-pid` figures of every server watched, added up; `None` when none was.
+fn sum_usage(usage: &[Option<ServerUsage>]) -> Option<ServerUsage> {
+    usage.iter().flatten().fold(None, |sum, u| {
+        let s = sum.unwrap_or_default();
+        Some(ServerUsage {
+            rss_before_kib: s.rss_before_kib + u.rss_before_kib,
+            rss_after_kib: s.rss_after_kib + u.rss_after_kib,
+            cpu_s: s.cpu_s + u.cpu_s,
+        })
     })
 }
 
@@ -91,8 +158,10 @@ struct Measured {
     /// Deliveries per second from the start of sending to the end of the drain.
     timeline: Vec<RatePoint>,
     bench_cpu_s: f64,
-    server_cpu_s: f64,
-    server_rss_after_kib: u64,
+    /// Per server, CPU seconds while messages flowed (0 when not watched).
+    server_cpu_s: Vec<f64>,
+    /// Per server, resident memory at the end, KiB (0 when not watched).
+    server_rss_after_kib: Vec<u64>,
 }
 
 /// Connect, settle, then hold (idle) or send and drain (load), watching the CPU.
@@ -102,7 +171,13 @@ fn measure(config: &Config, shared: &Shared, progress: &mut Progress) -> Result<
         ..Measured::default()
     };
     m.settle_s = settle(shared, progress);
-    let server_cpu = || config.server_pid.and_then(|pid| procfs::cpu_seconds(pid).ok());
+    let server_cpu = || -> Vec<Option<f64>> {
+        config
+            .servers
+            .iter()
+            .map(|s| s.pid.and_then(|pid| procfs::cpu_seconds(pid).ok()))
+            .collect()
+    };
     let (server_before, bench_before) = (server_cpu(), procfs::own_cpu_seconds());
     match &config.mode {
         Mode::Idle { hold, .. } => {
@@ -117,11 +192,15 @@ fn measure(config: &Config, shared: &Shared, progress: &mut Progress) -> Result<
     }
     m.bench_cpu_s = procfs::own_cpu_seconds() - bench_before;
     m.server_cpu_s = server_cpu()
+        .into_iter()
         .zip(server_before)
-        .map_or(0.0, |(after, before)| after - before);
-    if let Some(pid) = config.server_pid {
-        m.server_rss_after_kib = procfs::rss_kib(pid).unwrap_or(0);
-    }
+        .map(|(after, before)| after.zip(before).map_or(0.0, |(a, b)| a - b))
+        .collect();
+    m.server_rss_after_kib = config
+        .servers
+        .iter()
+        .map(|s| s.pid.map_or(0, |pid| procfs::rss_kib(pid).unwrap_or(0)))
+        .collect();
     Ok(m)
 }
 
@@ -144,7 +223,7 @@ fn wait_for_connections(config: &Config, shared: &Shared, progress: &mut Progres
         let total = failed + shared.ready.load(Ordering::Relaxed);
         return Err(format!(
             "{failed} of {total} connections to {} failed; first: {first}",
-            config.addr
+            config.addresses()
         ));
     }
     Ok((shared.now_ns() - start) as f64 / 1e9)
@@ -219,16 +298,26 @@ fn send_and_drain(config: &Config, shared: &Shared, progress: &mut Progress, m: 
     m.duration_s = (last_delivery - start) as f64 / 1e9;
 }
 
-/// Every connection's role: senders first, then receivers (or idle connections).
-fn all_roles(config: &Config) -> Vec<Role> {
+/// Every connection's role and server: senders first, all to the first server, then
+/// receivers (or idle connections) round-robin over the servers.
+fn all_slots(config: &Config) -> Vec<Slot> {
+    let spread = |count: usize, role: Role| {
+        (0..count).map(move |n| Slot {
+            role,
+            server: config.server_of(n),
+        })
+    };
     match &config.mode {
         Mode::Load {
             receivers, senders, ..
         } => (0..*senders as u32)
-            .map(Role::Sender)
-            .chain(std::iter::repeat_n(Role::Receiver, *receivers))
+            .map(|id| Slot {
+                role: Role::Sender(id),
+                server: 0,
+            })
+            .chain(spread(*receivers, Role::Receiver))
             .collect(),
-        Mode::Idle { connections, .. } => vec![Role::Idle; *connections],
+        Mode::Idle { connections, .. } => spread(*connections, Role::Idle).collect(),
     }
 }
 
@@ -236,11 +325,11 @@ fn all_roles(config: &Config) -> Vec<Role> {
 fn start_loops(
     config: &Arc<Config>,
     shared: &Arc<Shared>,
-    roles: &[Role],
+    slots: &[Slot],
 ) -> Result<Vec<JoinHandle<LoopResult>>, String> {
     let mut handles = Vec::with_capacity(config.threads);
     for index in 0..config.threads {
-        let mine = roles
+        let mine = slots
             .iter()
             .skip(index)
             .step_by(config.threads)
@@ -275,6 +364,7 @@ fn load_report(
     m: &Measured,
     results: Vec<LoopResult>,
     server: Option<ServerUsage>,
+    servers: Vec<ServerReport>,
 ) -> LoadReport {
     let Mode::Load {
         receivers,
@@ -293,7 +383,7 @@ fn load_report(
     let messages_sent: u64 = sent.iter().sum();
     let mut report = LoadReport {
         framing: config.framing.to_string(),
-        tls: config.tls.is_some(),
+        tls: config.tls(),
         receivers: *receivers as u64,
         senders: *senders as u64,
         size: *size as u64,
@@ -307,6 +397,7 @@ fn load_report(
         drain_timed_out: m.drain_timed_out,
         bench_cpu_s: m.bench_cpu_s,
         server,
+        servers,
         timeline: m.timeline.clone(),
         ..LoadReport::default()
     };
@@ -320,9 +411,14 @@ fn load_report(
         if report.disconnect_reason.is_none() {
             report.disconnect_reason.clone_from(&r.disconnect_reason);
         }
-        for tracker in &r.trackers {
+        for (server, tracker) in &r.trackers {
+            let lost = tracker.lost(&sent);
             tally.add(tracker.tally());
-            report.lost += tracker.lost(&sent);
+            report.lost += lost;
+            if let Some(s) = report.servers.get_mut(*server) {
+                s.deliveries += tracker.tally().deliveries;
+                s.lost += lost;
+            }
         }
         report.other += r.sink.other;
         report.malformed += r.sink.malformed;
@@ -331,5 +427,24 @@ fn load_report(
     report.tally = tally;
     report.latency = latency.as_ref().map(Latency::from_histogram).unwrap_or_default();
     report.histogram = latency;
+    add_server_latency(&mut report, &results);
     report
+}
+
+/// Each server's receivers' latency: with one server, everyone's.
+fn add_server_latency(report: &mut LoadReport, results: &[LoopResult]) {
+    if report.servers.len() == 1 {
+        report.servers[0].latency = report.latency;
+        return;
+    }
+    for (i, server) in report.servers.iter_mut().enumerate() {
+        let mut hist = latency_histogram();
+        for r in results {
+            if let Some(h) = r.sink.by_server.get(i) {
+                // Same bounds in every histogram, so adding cannot fail.
+                let _ = hist.add(h);
+            }
+        }
+        server.latency = Latency::from_histogram(&hist);
+    }
 }

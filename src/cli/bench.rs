@@ -4,19 +4,22 @@
 //! nothing and prints two saved `--json` reports side by side.
 
 use super::connect::{add_tls_options, tls_flags, warn_if_insecure};
-use super::{address, flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
-use mio_chat::bench::{self, compare, hgrm, plot, Config, LoadReport, Mode, SendLimit};
+use super::{flag, init_logging, options_with, parse_flags, Failure, FlagSpec, Outcome};
+use mio_chat::bench::{self, compare, hgrm, plot, Config, LoadReport, Mode, SendLimit, Target};
 use mio_chat::framing::{Framing, MAX_MESSAGE_LIMIT};
 use std::fs::File;
 use std::io::Write;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
 
-const USAGE: &str = "usage: mio-chat bench [ADDR] [options]\n       \
+const USAGE: &str = "usage: mio-chat bench [ADDR...] [options]\n       \
 mio-chat bench --compare A.json B.json\n\n\
 Load-tests a mio-chat server at ADDR (default 127.0.0.1:1234): K senders and N receivers\n\
 in one room; reports throughput, latency, and every lost, duplicated or reordered\n\
-delivery. With --tls every connection is TLS (verified like `connect --tls`).\n\
+delivery. With several ADDRs (servers sharing rooms with `serve --cluster`) the senders\n\
+connect to the first and the receivers round-robin to all; the report has each server's\n\
+share, and --server-pid is given once per server, in the same order.\n\
+With --tls every connection is TLS (verified like `connect --tls`).\n\
 --hgrm and --plot save the latency distribution and a picture of the run;\n\
 --compare prints two saved --json reports side by side with ratios B/A.\n\
 Exit status: 0 when nothing was lost, 1 otherwise, 2 for bad flags or --compare files.";
@@ -27,6 +30,8 @@ const DEFAULT_MESSAGES: u64 = 5000;
 const DEFAULT_IDLE_HOLD_S: f64 = 5.0;
 /// More loops than this would only fight over the two cores.
 const MAX_THREADS: usize = 64;
+/// The server when no ADDR is given.
+const DEFAULT_ADDR: &str = "127.0.0.1:1234";
 
 /// The valued flags.
 const FLAGS: &[FlagSpec] = &[
@@ -60,7 +65,6 @@ const FLAGS: &[FlagSpec] = &[
         "N",
         "open N connections and hold them (--duration), nothing sent",
     ),
-    ("server-pid", "PID", "report this server's RSS and CPU from /proc"),
     (
         "hgrm",
         "FILE",
@@ -75,6 +79,12 @@ const FLAGS: &[FlagSpec] = &[
 
 fn options() -> getopts::Options {
     let mut opts = options_with(FLAGS);
+    opts.optmulti(
+        "",
+        "server-pid",
+        "report this server's RSS and CPU from /proc; once per ADDR, in their order",
+        "PID",
+    );
     opts.optflag("", "json", "print the report as one JSON object on stdout");
     opts.optflag(
         "",
@@ -98,7 +108,7 @@ pub fn main(args: &[String]) -> Outcome {
     let title = config.command_line();
     let json = matches.opt_present("json");
     init_logging();
-    warn_if_insecure(config.tls.as_ref());
+    warn_if_insecure(config.servers[0].tls.as_ref());
     let outcome = bench::run(config).map_err(|reason| {
         outputs.discard();
         Failure::Runtime(reason)
@@ -241,8 +251,7 @@ fn print_report(text: &str, json_text: &str, json: bool) {
 }
 
 fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
-    let typed = address(matches, "127.0.0.1:1234")?;
-    let addr = resolve(&typed)?;
+    let servers = targets(matches)?;
     let framing = match matches.opt_str("framing").as_deref() {
         None | Some("frames") => Framing::Frames,
         Some("lines") => Framing::Lines,
@@ -267,18 +276,52 @@ fn config_from(matches: &getopts::Matches) -> Result<Config, Failure> {
         ));
     }
     Ok(Config {
-        addr,
-        tls: tls_flags(matches, &typed)?,
+        servers,
         framing,
         room,
         threads,
-        server_pid: matches
-            .opt_str("server-pid")
-            .map(|_| flag(matches, "server-pid", 0u32))
-            .transpose()?,
         progress: true,
         mode: mode_from(matches)?,
     })
+}
+
+/// The servers: every ADDR (or the default) with its TLS settings, verified for the
+/// host typed for it, and its `--server-pid`, matched by position.
+fn targets(matches: &getopts::Matches) -> Result<Vec<Target>, Failure> {
+    let typed: Vec<&str> = match matches.free.as_slice() {
+        [] => vec![DEFAULT_ADDR],
+        addrs => addrs.iter().map(String::as_str).collect(),
+    };
+    let pids = matches.opt_strs("server-pid");
+    if pids.len() > typed.len() {
+        return Err(Failure::Usage(format!(
+            "--server-pid given {} times for {} server address(es): give it once per ADDR, in their order",
+            pids.len(),
+            typed.len()
+        )));
+    }
+    let mut servers: Vec<Target> = Vec::with_capacity(typed.len());
+    for (i, addr) in typed.iter().enumerate() {
+        let resolved = resolve(addr)?;
+        if servers.iter().any(|s| s.addr == resolved) {
+            return Err(Failure::Usage(format!(
+                "address '{addr}' given twice: give each server once"
+            )));
+        }
+        let pid = match pids.get(i) {
+            None => None,
+            Some(raw) => Some(
+                raw.parse::<u32>()
+                    .map_err(|e| Failure::Usage(format!("invalid value '{raw}' for --server-pid: {e}")))?,
+            ),
+        };
+        servers.push(Target {
+            addr: resolved,
+            tls: tls_flags(matches, addr)?,
+            pid,
+        });
+    }
+    Ok(servers)
 }
 
 fn mode_from(matches: &getopts::Matches) -> Result<Mode, Failure> {

@@ -18,7 +18,7 @@ impl Driver {
         if conn.state == State::Connecting {
             match conn.connect_finished() {
                 Ok(true) => {
-                    let host = self.config.addr.to_string();
+                    let host = self.config.servers[conn.server].addr.to_string();
                     conn.wire.hello_into(&host, &mut conn.outbox);
                     conn.state = State::Greeting;
                 }
@@ -139,6 +139,7 @@ impl Driver {
         outcome?;
         if ready {
             self.in_flight -= 1;
+            self.ready_by_server[self.conns[i].server] += 1;
             self.shared.ready.fetch_add(1, Ordering::Relaxed);
         }
         self.flush(i)
@@ -147,7 +148,7 @@ impl Driver {
     /// Closes connection `i` (once), counting it as failed, disconnected or done.
     pub(super) fn close(&mut self, i: usize, reason: &str) {
         let conn = &mut self.conns[i];
-        let was = conn.state;
+        let (was, server) = (conn.state, conn.server);
         if was == State::Closed {
             return;
         }
@@ -163,7 +164,7 @@ impl Driver {
         match (was, conn.role) {
             (State::Connecting | State::Greeting | State::Joining, _) => {
                 self.in_flight -= 1;
-                self.shared.record_failure(&detail);
+                self.record_failure(server, &detail);
             }
             (_, Role::Receiver) => {
                 self.disconnected += 1;
@@ -180,7 +181,7 @@ impl Driver {
         let mut max_lag_ns = 0;
         for conn in self.conns {
             if let Some(tracker) = conn.tracker {
-                trackers.push(tracker);
+                trackers.push((conn.server, tracker));
             }
             if let Some(send) = conn.send {
                 max_lag_ns = max_lag_ns.max(send.max_lag_ns);
@@ -189,6 +190,7 @@ impl Driver {
         }
         LoopResult {
             trackers,
+            ready_by_server: self.ready_by_server,
             sink: self.sink,
             disconnected: self.disconnected,
             disconnect_reason: self.disconnect_reason,
