@@ -35,8 +35,6 @@ pub const RETRY_MAX: Duration = Duration::from_secs(5);
 /// bus keeps up with every room at once and Redis never has to drop us as a slow
 /// subscriber.
 pub const BUS_READ_BUDGET: usize = 4 << 20;
-/// Bytes read from the command connection per turn.
-const COMMANDS_READ_BUDGET: usize = 4 << 20;
 /// A connection attempt that has not finished after this long failed.
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
@@ -274,7 +272,9 @@ impl Cluster {
         if !link.finish_connect()? {
             return Ok(());
         }
-        link.read(COMMANDS_READ_BUDGET)?; // replies are bounded by what we asked
+        // Read to the end (the socket is edge-triggered): replies are no more than what
+        // this server asked for.
+        link.read(usize::MAX)?;
         while let Some(reply) = self
             .commands
             .as_mut()
