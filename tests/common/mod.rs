@@ -3,6 +3,7 @@
 //! netcat (lines) or the bundled client (frames) would.
 #![allow(dead_code)] // each test crate uses a different part of this module
 
+pub mod cluster;
 pub mod tls;
 pub mod watch;
 
