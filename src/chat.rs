@@ -8,6 +8,7 @@
 //! [`Outbox::left`]), so the outbox may defer and batch room messages without asking the
 //! chat again.
 
+use crate::cluster::bus::{Audience, RoomKind};
 use crate::command::{self, Command};
 use slab::Slab;
 use std::collections::HashMap;
@@ -39,11 +40,12 @@ pub trait Outbox {
     fn to_client(&mut self, id: ClientId, text: &str);
     /// Sends `text` to every member of a room except `except`.
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str);
-    /// Cluster mode: `text` for every member of the room called `room` on every server,
-    /// through the bus; it comes back to this server's members through
-    /// [`Chat::deliver_room`], except to `sender`.
-    fn publish(&mut self, room: &str, sender: Option<ClientId>, text: &str) {
-        let _ = (room, sender, text);
+    /// Cluster mode: a message for the room called `room` on every server, through the
+    /// bus: `text` for its members as `kind` says (all of them, or all but the client
+    /// whose serial number is `sender`), or a client's join or leave. It comes back
+    /// through [`Chat::deliver_room`].
+    fn publish(&mut self, room: &str, kind: RoomKind, sender: Option<u64>, text: &str) {
+        let _ = (room, kind, sender, text);
     }
     /// Cluster mode: the client's request needs the cluster's answer; the chat goes on
     /// with it in [`Chat::answered`].
@@ -95,14 +97,24 @@ pub struct ServerCounters {
 
 struct Client {
     nick: String,
+    /// The room it is in: where its lines go, what `/who` lists.
     room: RoomId,
-    /// Position in the room's member list, for O(1) removal.
-    slot: usize,
+    /// The room whose messages it gets, and its position in that room's member list
+    /// (for O(1) removal). Alone, that is `room` from the moment it moves; sharing a
+    /// cluster, it changes when the move comes back in the room's sequence from the bus
+    /// (see `cluster.rs`), so that it gets exactly the messages after its join and before
+    /// its leave in the order everyone else sees.
+    listening: Option<(RoomId, usize)>,
+    /// Its number on this server, never reused (slab keys are): names it on the bus.
+    serial: u64,
 }
 
 struct Room {
     name: String,
+    /// The clients getting its messages.
     members: Vec<ClientId>,
+    /// The clients in it (see `Client::room`); a room exists while it has either.
+    residents: usize,
 }
 
 /// The state of the whole chat: who is connected, under which nick, in which room.
@@ -127,6 +139,9 @@ pub struct Chat {
     cluster_up: bool,
     /// Cluster mode: clients whose request waits for the cluster's answer.
     waiting: HashMap<ClientId, cluster::Waiting>,
+    /// Client serial numbers -> clients.
+    serials: HashMap<u64, ClientId>,
+    next_serial: u64,
 }
 
 pub mod cluster;
@@ -149,6 +164,8 @@ impl Chat {
             line: String::new(),
             cluster_up: false,
             waiting: HashMap::new(),
+            serials: HashMap::new(),
+            next_serial: 0,
         };
         chat.lobby = chat.room_named(LOBBY);
         chat
@@ -201,12 +218,15 @@ impl Chat {
             nick = self.unused_guest_nick(); // taken here while the link was down
         }
         self.nicks.insert(nick.to_ascii_lowercase(), id);
+        self.next_serial += 1;
+        self.serials.insert(self.next_serial, id);
         self.clients.insert(
             id,
             Client {
                 nick,
                 room: self.lobby,
-                slot: 0,
+                listening: None,
+                serial: self.next_serial,
             },
         );
         self.enter_room(id, self.lobby, out);
@@ -223,7 +243,15 @@ impl Chat {
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", nick, " joined"]);
-        let size = self.rooms[self.lobby].members.len();
+        let size = self.rooms[self.lobby].residents;
+        if self.shared() {
+            let audience = if size <= self.config.announce_limit {
+                Audience::Others
+            } else {
+                Audience::Nobody
+            };
+            return self.publish_move(id, self.lobby, RoomKind::Enter(audience), out);
+        }
         self.announce(self.lobby, size, None, Some(id), out);
     }
 
@@ -235,10 +263,12 @@ impl Chat {
             return;
         };
         let room_name = self.rooms[room].name.clone();
+        self.unlisten(id, out); // gone: it gets nothing more, whatever the bus says
         self.leave_room(id, out);
         let Some(client) = self.clients.remove(&id) else {
             return;
         };
+        self.serials.remove(&client.serial);
         self.nicks.remove(&client.nick.to_ascii_lowercase());
         if self.shared() {
             out.presence(cluster::Presence::Gone { nick: &client.nick });
@@ -290,10 +320,18 @@ impl Chat {
     /// the bus, which sequences it with every other server's and brings it back.
     fn broadcast(&mut self, room: RoomId, except: Option<ClientId>, out: &mut impl Outbox) {
         if self.shared() {
-            out.publish(&self.rooms[room].name, except, &self.line);
+            let sender = except.and_then(|id| self.clients.get(&id)).map(|c| c.serial);
+            out.publish(&self.rooms[room].name, RoomKind::Line, sender, &self.line);
         } else {
             out.to_room(self.members(room), except, &self.line);
         }
+    }
+
+    /// Sharing a cluster: publishes client `id`'s join or leave of `room` (with the
+    /// notice in `self.line`); its own server acts on it when it comes back.
+    fn publish_move(&mut self, id: ClientId, room: RoomId, kind: RoomKind, out: &mut impl Outbox) {
+        let serial = self.clients.get(&id).map(|c| c.serial);
+        out.publish(&self.rooms[room].name, kind, serial, &self.line);
     }
 
     /// Sends the presence notice in `self.line` (a join, a leave, a rename) to `room`,
@@ -320,11 +358,14 @@ impl Chat {
     /// members on other servers: they are told through the bus. (The announce limit is
     /// judged by the room's size on this server.)
     fn announce_departure(&mut self, room: RoomId, name: &str, out: &mut impl Outbox) {
-        if self.rooms.contains(room) {
-            let size = self.rooms[room].members.len() + 1; // it was a member
+        if self.shared() {
+            let size = self.rooms.get(room).map_or(0, |r| r.residents) + 1; // it was one
+            if size <= self.config.announce_limit {
+                out.publish(name, RoomKind::Line, None, &self.line);
+            }
+        } else if self.rooms.contains(room) {
+            let size = self.rooms[room].residents + 1; // it was a member
             self.announce(room, size, None, None, out);
-        } else if self.shared() {
-            out.publish(name, None, &self.line);
         }
     }
 
@@ -360,50 +401,83 @@ impl Chat {
         let id = self.rooms.insert(Room {
             name: name.to_string(),
             members: Vec::new(),
+            residents: 0,
         });
         self.room_ids.insert(key, id);
         id
     }
 
+    /// Puts a client in a room (the lobby, or one it joins). Alone, it gets the room's
+    /// messages from now on; sharing a cluster, once its join comes back from the bus.
     fn enter_room(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
-        let r = &mut self.rooms[room];
-        r.members.push(id);
-        let slot = r.members.len() - 1;
-        out.entered(id, room);
-        if let Some(c) = self.clients.get_mut(&id) {
-            c.room = room;
-            c.slot = slot;
-        }
-        if self.shared() {
-            let nick = self.clients.get(&id).map_or("", |c| c.nick.as_str());
+        self.rooms[room].residents += 1;
+        let shared = self.shared();
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        client.room = room;
+        if shared {
             out.presence(cluster::Presence::Joined {
-                nick,
+                nick: &client.nick,
                 room: &self.rooms[room].name,
             });
+        } else {
+            self.listen(id, room, out);
         }
     }
 
-    /// Takes a client out of its room; an emptied room other than the lobby is deleted.
+    /// Takes a client out of its room. Alone, it gets none of the room's messages from
+    /// now on; sharing a cluster, once its leave comes back from the bus.
     fn leave_room(&mut self, id: ClientId, out: &mut impl Outbox) {
-        let Some(&Client { room, slot, .. }) = self.clients.get(&id) else {
+        let Some(room) = self.clients.get(&id).map(|c| c.room) else {
+            return;
+        };
+        self.rooms[room].residents -= 1;
+        if self.shared() {
+            out.presence(cluster::Presence::Left {
+                nick: &self.clients[&id].nick,
+                room: &self.rooms[room].name,
+            });
+        } else {
+            self.unlisten(id, out);
+        }
+        self.drop_if_unused(room);
+    }
+
+    /// Client `id` gets `room`'s messages from now on (and no other room's).
+    fn listen(&mut self, id: ClientId, room: RoomId, out: &mut impl Outbox) {
+        self.unlisten(id, out);
+        let Some(client) = self.clients.get_mut(&id) else {
+            return;
+        };
+        let members = &mut self.rooms[room].members;
+        members.push(id);
+        client.listening = Some((room, members.len() - 1));
+        out.entered(id, room);
+    }
+
+    /// Client `id` gets no room's messages from now on.
+    fn unlisten(&mut self, id: ClientId, out: &mut impl Outbox) {
+        let Some((room, slot)) = self.clients.get_mut(&id).and_then(|c| c.listening.take()) else {
             return;
         };
         out.left(id, room);
-        if self.shared() {
-            let nick = &self.clients[&id].nick;
-            out.presence(cluster::Presence::Left {
-                nick,
-                room: &self.rooms[room].name,
-            });
-        }
-        let r = &mut self.rooms[room];
-        r.members.swap_remove(slot);
-        if let Some(&moved) = r.members.get(slot) {
+        let members = &mut self.rooms[room].members;
+        members.swap_remove(slot);
+        if let Some(&moved) = members.get(slot) {
             if let Some(c) = self.clients.get_mut(&moved) {
-                c.slot = slot;
+                c.listening = Some((room, slot));
             }
         }
-        if r.members.is_empty() && room != self.lobby {
+        self.drop_if_unused(room);
+    }
+
+    /// Deletes a room other than the lobby that nobody is in or listens to.
+    fn drop_if_unused(&mut self, room: RoomId) {
+        let Some(r) = self.rooms.get(room) else {
+            return; // dropped already
+        };
+        if room != self.lobby && r.residents == 0 && r.members.is_empty() {
             let removed = self.rooms.remove(room);
             self.room_ids.remove(&removed.name.to_ascii_lowercase());
         }

@@ -866,3 +866,118 @@ fn garbage_on_the_bus_is_dropped_and_logged_and_reaches_nobody() {
         );
     }
 }
+
+/// Holds Redis busy for `millis` (a Lua loop: a slow Redis, as under load), without
+/// waiting for it: commands and publishes sent meanwhile queue up in order behind it.
+/// Returns the connection, to be read (the script's reply) once Redis is free again.
+fn hold_redis(redis: &Redis, millis: u64) -> std::net::TcpStream {
+    use std::io::Write;
+    let script = format!(
+        "local s = redis.call('TIME') repeat local n = redis.call('TIME') \
+         until (n[1] - s[1]) * 1000000 + (n[2] - s[2]) > {} return 1",
+        millis * 1000
+    );
+    let mut stream = std::net::TcpStream::connect(("127.0.0.1", redis.port)).expect("connect to Redis");
+    stream
+        .write_all(&common::cluster::resp_command(&[
+            b"EVAL",
+            script.as_bytes(),
+            b"0",
+        ]))
+        .expect("send the script");
+    std::thread::sleep(Duration::from_millis(50)); // Redis is in it now
+    stream
+}
+
+/// A join or leave takes effect at its place in the room's one order, not when it is
+/// typed: with lines still on their way through a slow Redis, a member that joins does
+/// not get the lines said before its join, and one that leaves still gets the lines
+/// said before its leave, exactly as everyone else sees the join and the leave.
+#[test]
+fn a_join_or_leave_takes_effect_at_its_place_in_the_rooms_order() {
+    let redis = Redis::start();
+    let a = start_node(&redis, "A", &[]);
+    let b = start_node(&redis, "B", &[]);
+    let mut talker = peer(&a, Framing::Lines, "talker");
+    join(&mut talker.client, "talker", "dev");
+    let mut mover = peer(&a, Framing::Lines, "mover");
+    let mut watcher = peer(&b, Framing::Frames, "watcher");
+    join(&mut watcher.client, "watcher", "dev");
+    talker.wait_for("* watcher joined");
+    mover.drain();
+
+    let held = hold_redis(&redis, 500);
+    talker.send("said before the join");
+    std::thread::sleep(Duration::from_millis(50));
+    mover.send("/join dev");
+    watcher.wait_for("talker: said before the join");
+    watcher.expect("* mover joined");
+    talker.expect("* mover joined");
+    mover.expect("* mover joined");
+    drop(held);
+
+    let held = hold_redis(&redis, 500);
+    talker.send("said before the leave");
+    std::thread::sleep(Duration::from_millis(50));
+    mover.send("/join away");
+    mover.expect("talker: said before the leave");
+    mover.expect("* mover joined");
+    watcher.expect("talker: said before the leave");
+    watcher.expect("* mover left");
+    talker.expect("* mover left");
+    drop(held);
+    for p in [&mut talker, &mut mover, &mut watcher] {
+        p.drain();
+    }
+    assert_eq!(mover.count("talker: said before the join"), 0, "{:?}", mover.log);
+    assert_eq!(mover.count("talker: said before the leave"), 1, "{:?}", mover.log);
+    assert_eq!(
+        watcher.count("talker: said before the join"),
+        1,
+        "{:?}",
+        watcher.log
+    );
+}
+
+/// A server that stalls (SIGSTOP) past the heartbeat is taken for dead: its clients'
+/// rooms are told they left and their nicks are freed. When it wakes up it finds that
+/// out, claims its clients again (their rooms are told they are back), and a nick
+/// someone else took meanwhile is replaced, its owner told: nicks stay unique.
+#[test]
+fn a_stalled_server_taken_for_dead_claims_its_clients_again_when_it_wakes() {
+    let redis = Redis::start();
+    let a = start_node(&redis, "A", &[]);
+    let b = start_node(&redis, "B", &[]);
+    let mut alice = peer(&a, Framing::Lines, "alice");
+    join(&mut alice.client, "alice", "dev");
+    let mut carol = peer(&a, Framing::Lines, "carol");
+    let mut bob = peer(&b, Framing::Lines, "bob");
+    join(&mut bob.client, "bob", "dev");
+    let mut dave = peer(&b, Framing::Frames, "dave");
+    alice.wait_for("* bob joined");
+
+    b.signal(libc::SIGSTOP);
+    alice.wait_for_within("* bob left (server lost)", SERVER_LOST_PATIENCE);
+    carol.wait_for_within("* dave left (server lost)", SERVER_LOST_PATIENCE);
+    carol.send("/nick dave");
+    carol.wait_for("* carol is now dave");
+    b.signal(libc::SIGCONT);
+
+    alice.wait_for_within("* bob joined (server back)", RESTORE_PATIENCE);
+    let taken = "! nick dave was taken on another server while the cluster link was down; you are now guest";
+    let notice = dave.wait_until("the notice that dave was taken", RESTORE_PATIENCE, |m| {
+        m.starts_with(taken)
+    });
+    let guest = notice.rsplit(' ').next().unwrap().to_string();
+    carol.wait_for(&format!("* dave is now {guest}"));
+    assert_eq!(alice.ask("/who", "* online"), "* online (2): alice, bob");
+    bob.send("still here");
+    alice.wait_for("bob: still here");
+    carol.send("/nick bob");
+    carol.wait_for("! nick bob is taken");
+    assert_eq!(
+        carol.ask("/who", "* online"),
+        format!("* online (2): dave, {guest}")
+    );
+    assert!(b.stderr().contains("taken this one for dead"), "{}", b.stderr());
+}

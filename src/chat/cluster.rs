@@ -10,7 +10,8 @@
 //! to [`Outbox::presence`] so the shared state follows. While the link is down
 //! ([`Chat::set_cluster_up`]) everything is local, exactly as without a cluster.
 
-use super::{compose, Chat, ClientId, Outbox, ServerCounters};
+use super::{compose, Chat, ClientId, Outbox, RoomId, ServerCounters};
+use crate::cluster::bus::{Audience, RoomKind};
 
 /// A question for the cluster.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -109,6 +110,19 @@ pub enum Presence<'a> {
     },
 }
 
+/// A client as the cluster knows it (see [`Chat::members_snapshot`]).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Member {
+    /// The client.
+    pub id: ClientId,
+    /// Its serial number (its name on the bus).
+    pub serial: u64,
+    /// Its nick.
+    pub nick: String,
+    /// Its room's name.
+    pub room: String,
+}
+
 /// What a client waits for.
 #[derive(Debug, Clone)]
 pub(super) enum Waiting {
@@ -127,9 +141,23 @@ impl Chat {
     }
 
     /// The link to the other servers came up or went down. Requests still waiting are
-    /// answered by the event loop ([`Answer::Unavailable`] when it went down).
-    pub fn set_cluster_up(&mut self, up: bool) {
+    /// answered by the event loop ([`Answer::Unavailable`] when it went down). Down,
+    /// joins and leaves still on their way through the bus never come back: every client
+    /// listens to its own room from now on, as it would alone.
+    pub fn set_cluster_up(&mut self, up: bool, out: &mut impl Outbox) {
         self.cluster_up = up;
+        if up {
+            return;
+        }
+        let moved: Vec<(ClientId, RoomId)> = self
+            .clients
+            .iter()
+            .filter(|(_, c)| c.listening.map(|(r, _)| r) != Some(c.room))
+            .map(|(&id, c)| (id, c.room))
+            .collect();
+        for (id, room) in moved {
+            self.listen(id, room, out);
+        }
     }
 
     /// Clients whose request waits for the cluster.
@@ -137,13 +165,17 @@ impl Chat {
         self.waiting.keys().copied().collect()
     }
 
-    /// Every client in the chat with its nick and room's name: what this server has to
-    /// claim again when the cluster comes back.
-    pub fn members_snapshot(&self) -> Vec<(ClientId, String, String)> {
-        let room_name = |room| self.rooms[room].name.clone();
+    /// Every client in the chat with its serial number, nick and room's name: what this
+    /// server has to claim again when the cluster comes back.
+    pub fn members_snapshot(&self) -> Vec<Member> {
         self.clients
             .iter()
-            .map(|(&id, c)| (id, c.nick.clone(), room_name(c.room)))
+            .map(|(&id, c)| Member {
+                id,
+                serial: c.serial,
+                nick: c.nick.clone(),
+                room: self.rooms[c.room].name.clone(),
+            })
             .collect()
     }
 
@@ -178,15 +210,48 @@ impl Chat {
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", old, " is now ", new]);
-        let size = self.rooms[room].members.len();
+        let size = self.rooms[room].residents;
         self.announce(room, size, None, Some(id), out);
     }
 
-    /// A room message from the bus: to this server's members of that room (all but
-    /// `except`, the sender if it is one of ours).
-    pub fn deliver_room(&mut self, room: &str, except: Option<ClientId>, text: &str, out: &mut impl Outbox) {
-        if let Some(&id) = self.room_ids.get(&room.to_ascii_lowercase()) {
-            out.to_room(self.members(id), except, text);
+    /// A room message from the bus, in the room's one order. `sender` is the serial
+    /// number of the client that sent it if that client is (or was) on this server, and
+    /// `None` for another server's message. A join or leave of one of ours takes effect
+    /// here, at its place in the sequence.
+    pub fn deliver_room(
+        &mut self,
+        room: &str,
+        kind: RoomKind,
+        sender: Option<u64>,
+        text: &str,
+        out: &mut impl Outbox,
+    ) {
+        let sender = sender.and_then(|serial| self.serials.get(&serial).copied());
+        let Some(&room) = self.room_ids.get(&room.to_ascii_lowercase()) else {
+            return; // nobody here is in it or listens to it
+        };
+        match kind {
+            RoomKind::Line => out.to_room(self.members(room), sender, text),
+            RoomKind::Enter(audience) => {
+                if let Some(id) = sender {
+                    self.listen(id, room, out);
+                }
+                match audience {
+                    Audience::All => out.to_room(self.members(room), None, text),
+                    Audience::Others => out.to_room(self.members(room), sender, text),
+                    Audience::Sender => sender.into_iter().for_each(|id| out.to_client(id, text)),
+                    Audience::Nobody => {}
+                }
+            }
+            RoomKind::Leave { told } => {
+                let listens_here = |c: &super::Client| c.listening.is_some_and(|(r, _)| r == room);
+                if let Some(id) = sender.filter(|id| self.clients.get(id).is_some_and(listens_here)) {
+                    self.unlisten(id, out);
+                }
+                if told && self.rooms.contains(room) {
+                    out.to_room(self.members(room), None, text);
+                }
+            }
         }
     }
 

@@ -1,6 +1,7 @@
 //! What each `/command` does to the chat and who is told.
 
 use super::{cluster, compose, Chat, ClientId, Outbox, ServerCounters};
+use crate::cluster::bus::{Audience, RoomKind};
 use crate::command::{is_valid_name, Command, MAX_NAME_LEN};
 use std::cmp::Ordering;
 use std::fmt::Write;
@@ -81,7 +82,7 @@ impl Chat {
             });
         }
         compose(&mut self.line, &["* ", &old, " is now ", name]);
-        let size = self.rooms[room].members.len();
+        let size = self.rooms[room].residents;
         self.announce(room, size, Some(id), None, out);
     }
 
@@ -168,14 +169,33 @@ impl Chat {
             return self.error_to(id, &format!("you are already in {}", self.rooms[old].name), out);
         }
         let old_name = self.rooms[old].name.clone();
-        self.leave_room(id, out);
         let nick = self.clients[&id].nick.clone();
-        compose(&mut self.line, &["* ", &nick, " left"]);
-        self.announce_departure(old, &old_name, out);
+        let shared = self.shared();
+        if shared {
+            // Its leave of the old room and its join of the new one go through the bus,
+            // in this order: it keeps getting the old room's messages until its leave
+            // comes back, and gets the new room's from its join on.
+            let told = self.rooms[old].residents <= self.config.announce_limit;
+            compose(&mut self.line, &["* ", &nick, " left"]);
+            self.publish_move(id, old, RoomKind::Leave { told }, out);
+        }
+        self.leave_room(id, out);
+        if !shared {
+            compose(&mut self.line, &["* ", &nick, " left"]);
+            self.announce_departure(old, &old_name, out);
+        }
         let new = self.room_named(name);
         self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);
-        let size = self.rooms[new].members.len();
+        let size = self.rooms[new].residents;
+        if shared {
+            let audience = if size <= self.config.announce_limit {
+                Audience::All
+            } else {
+                Audience::Sender
+            };
+            return self.publish_move(id, new, RoomKind::Enter(audience), out);
+        }
         self.announce(new, size, Some(id), None, out);
     }
 

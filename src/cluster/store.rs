@@ -14,6 +14,7 @@
 //! | `node:<node>` | hash | nick -> room, for each client of that server |
 //! | `nodes` | set | servers that joined the cluster |
 //! | `alive:<node>` | string | exists while the server is alive (a TTL it renews) |
+//! | `reaped:<node>` | string | a server taken for dead (for a day), so it can tell |
 //!
 //! Channels: `room:<room>` carries a room's messages (every server subscribes to
 //! `room:*`), `node:<node>` the private messages for that server's clients.
@@ -55,7 +56,9 @@ end
 }
 
 /// ARGV: prefix, node, ttl, announce (0/1), announce limit. Joins the cluster; frees
-/// what this server held before (its clients are claimed again one by one).
+/// what this server held before (its clients are claimed again one by one). Returns 1
+/// if another server had taken it for dead meanwhile (its clients' rooms were told
+/// they left), else 0.
 const REGISTER: &str = concat!(
     release_fn!(),
     r#"
@@ -64,27 +67,30 @@ release(P, node, ARGV[4] == '1', tonumber(ARGV[5]), node, 'server lost')
 redis.call('SADD', P..'nodes', node)
 redis.call('SET', P..'alive:'..node, '1', 'EX', ARGV[3])
 redis.call('HSETNX', P..'rooms', 'lobby', 'lobby')
-return 1
+return redis.call('DEL', P..'reaped:'..node)
 "#
 );
 
 /// ARGV: prefix, node, ttl, announce limit. Renews this server's heartbeat; frees the
-/// servers whose heartbeat expired, telling their rooms. Returns how many were freed.
+/// servers whose heartbeat expired, telling their rooms, and leaves a tombstone for
+/// each (`reaped:<node>`, a day), so that one that was only stalled learns it when it
+/// wakes up. Returns 1 if this server finds its own tombstone (it must claim its
+/// clients again), else 0.
 const HEARTBEAT: &str = concat!(
     release_fn!(),
     r#"
 local P, me = ARGV[1], ARGV[2]
+local back = redis.call('DEL', P..'reaped:'..me)
 redis.call('SET', P..'alive:'..me, '1', 'EX', ARGV[3])
 redis.call('SADD', P..'nodes', me)
-local freed = 0
 for _, node in ipairs(redis.call('SMEMBERS', P..'nodes')) do
   if node ~= me and redis.call('EXISTS', P..'alive:'..node) == 0 then
     release(P, node, true, tonumber(ARGV[4]), me, 'server lost')
     redis.call('SREM', P..'nodes', node)
-    freed = freed + 1
+    redis.call('SET', P..'reaped:'..node, '1', 'EX', 86400)
   end
 end
-return freed
+return back
 "#
 );
 
@@ -119,8 +125,9 @@ local P, node, nick = ARGV[1], ARGV[2], ARGV[3]
 return redis.call('HSETNX', P..'nicks', string.lower(nick), node..'\31'..nick)
 "#;
 
-/// ARGV: prefix, node, nick, room. Claims the nick again after a lost link (0 if it is
-/// someone else's now) and puts it back in its room.
+/// ARGV: prefix, node, nick, room, serial, announce (0/1), announce limit. Claims the
+/// nick again after a lost link (0 if it is someone else's now) and puts it back in its
+/// room; with `announce` (the others had been told it left) its room is told it is back.
 const RECLAIM: &str = r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local k, v = string.lower(nick), node..'\31'..nick
@@ -131,6 +138,9 @@ local r = string.lower(room)
 redis.call('SADD', P..'members:'..r, nick)
 redis.call('HSETNX', P..'rooms', r, room)
 redis.call('HSET', P..'node:'..node, nick, room)
+if ARGV[6] == '1' and redis.call('SCARD', P..'members:'..r) <= tonumber(ARGV[7]) then
+  redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..node..'\31'..ARGV[5]..'\31* '..nick..' joined (server back)')
+end
 return 1
 "#;
 
@@ -263,14 +273,16 @@ impl Store {
     }
 
     /// Joins the cluster, freeing what this server held before; `announce`: tell the
-    /// rooms of the clients it had (a restart), or not (they are still here).
+    /// rooms of the clients it had (a restart), or not (they are still here). Reply: 1
+    /// if it had been taken for dead.
     pub fn register(&self, announce: bool, announce_limit: usize, out: &mut Vec<u8>) {
         let flag = if announce { "1" } else { "0" };
         let ttl = HEARTBEAT_TTL_SECS.to_string();
         self.eval(REGISTER, &[&ttl, flag, &announce_limit.to_string()], out);
     }
 
-    /// Renews the heartbeat and frees dead servers. Reply: how many were freed.
+    /// Renews the heartbeat and frees dead servers. Reply: 1 if this server had been
+    /// taken for dead.
     pub fn heartbeat(&self, announce_limit: usize, out: &mut Vec<u8>) {
         let ttl = HEARTBEAT_TTL_SECS.to_string();
         self.eval(HEARTBEAT, &[&ttl, &announce_limit.to_string()], out);
@@ -291,9 +303,14 @@ impl Store {
         self.eval(CLAIM, &[nick], out);
     }
 
-    /// Claims `nick` again and puts it in `room`. Reply: 1, or 0 if it is taken.
-    pub fn reclaim(&self, nick: &str, room: &str, out: &mut Vec<u8>) {
-        self.eval(RECLAIM, &[nick, room], out);
+    /// Claims `nick` (client `serial`) again and puts it in `room`; `announce`: tell
+    /// the room it is back. Reply: 1, or 0 if it is taken.
+    pub fn reclaim(&self, nick: &str, room: &str, serial: u64, announce: Option<usize>, out: &mut Vec<u8>) {
+        let (flag, limit) = match announce {
+            Some(limit) => ("1", limit.to_string()),
+            None => ("0", "0".to_string()),
+        };
+        self.eval(RECLAIM, &[nick, room, &serial.to_string(), flag, &limit], out);
     }
 
     /// `nick` is in `room` now.

@@ -9,10 +9,10 @@
 //! answers. What the loop must act on comes out as [`ClusterEvent`]s.
 
 use super::redis_link::RedisLink;
-use crate::chat::cluster::{Answer, Presence, Query};
+use crate::chat::cluster::{Answer, Member, Presence, Query};
 use crate::chat::{ClientId, Outbox, RoomId, RoomMembers};
 use crate::cluster::address::RedisAddress;
-use crate::cluster::bus::{self, BusMessage};
+use crate::cluster::bus::{self, BusMessage, RoomKind};
 use crate::cluster::resp::Value;
 use crate::cluster::store::{self, Store, HEARTBEAT_EVERY_SECS};
 use crate::fanout::Fanout;
@@ -55,8 +55,12 @@ pub struct ClusterConfig {
 /// What a reply on the command connection answers.
 #[derive(Debug)]
 enum Pending {
-    /// Nothing waits for it (a change to the shared state, a publish, a heartbeat).
+    /// Nothing waits for it (a change to the shared state, a publish).
     Nothing,
+    /// This server's registration: its clients are claimed again when it is done.
+    Registration,
+    /// A heartbeat: 1 if this server had been taken for dead.
+    Heartbeat,
     /// A client's question; `None` once the client has left.
     Question(Option<ClientId>, Query),
     /// A nick claimed again after the link came back.
@@ -73,6 +77,13 @@ pub enum ClusterEvent {
     /// The link is lost (or the first attempt failed): the chat is local until it is
     /// back, and every client is told so.
     Down,
+    /// This server is registered: its clients must be claimed again
+    /// ([`Cluster::reclaim`]); `taken_for_dead`: the other servers had been told they
+    /// left (this server stalled, or its link was down for longer than the heartbeat).
+    Registered {
+        /// The others took this server for dead meanwhile.
+        taken_for_dead: bool,
+    },
     /// A client's question is answered.
     Answer(ClientId, Answer),
     /// A client's nick was taken elsewhere while the link was down; `new` is claimed
@@ -89,8 +100,10 @@ pub enum ClusterEvent {
     Room {
         /// The room (lower case).
         room: String,
-        /// Our client that sent it, which does not get it back.
-        except: Option<ClientId>,
+        /// What it does.
+        kind: RoomKind,
+        /// The serial number of the client that sent it, if it is one of ours.
+        sender: Option<u64>,
         /// The line.
         text: String,
     },
@@ -204,7 +217,7 @@ impl Cluster {
             State::Up if self.next_heartbeat.is_some_and(|at| now >= at) => {
                 self.next_heartbeat = Some(now + Duration::from_secs(HEARTBEAT_EVERY_SECS));
                 let limit = self.announce_limit;
-                self.send(Pending::Nothing, |store, out| store.heartbeat(limit, out));
+                self.send(Pending::Heartbeat, |store, out| store.heartbeat(limit, out));
             }
             _ => {}
         }
@@ -326,7 +339,7 @@ impl Cluster {
             let announce = !self.was_up;
             self.was_up = true;
             let limit = self.announce_limit;
-            self.send(Pending::Nothing, |store, out| {
+            self.send(Pending::Registration, |store, out| {
                 store.register(announce, limit, out)
             });
             self.next_heartbeat = Some(Instant::now() + Duration::from_secs(HEARTBEAT_EVERY_SECS));
@@ -392,12 +405,19 @@ impl Cluster {
         self.told_lost = false;
     }
 
-    /// After [`ClusterEvent::Up`]: claims this server's clients again, each with its
-    /// nick and room.
-    pub fn reclaim(&mut self, members: Vec<(ClientId, String, String)>) {
-        for (id, nick, room) in members {
+    /// After [`ClusterEvent::Registered`]: claims this server's clients again, each
+    /// with its nick and room; `announce`: their rooms are told they are back.
+    pub fn reclaim(&mut self, members: Vec<Member>, announce: bool) {
+        let announce = announce.then_some(self.announce_limit);
+        for Member {
+            id,
+            serial,
+            nick,
+            room,
+        } in members
+        {
             if let Some(link) = self.commands.as_mut() {
-                self.store.reclaim(&nick, &room, link.queue());
+                self.store.reclaim(&nick, &room, serial, announce, link.queue());
                 self.pending.push_back(Pending::Reclaim(Some(id), nick));
             }
         }
@@ -434,6 +454,17 @@ impl Cluster {
         }
         match pending {
             Pending::Nothing => {}
+            Pending::Registration | Pending::Heartbeat => {
+                let taken_for_dead = reply.as_int() == Some(1);
+                if taken_for_dead {
+                    warn!(
+                        "cluster: the other servers had taken this one for dead; claiming its clients again"
+                    );
+                }
+                if taken_for_dead || matches!(pending, Pending::Registration) {
+                    events.push(ClusterEvent::Registered { taken_for_dead });
+                }
+            }
             Pending::Question(who, query) => {
                 let answer = self.answer_question(&query, reply);
                 match who {
@@ -513,11 +544,20 @@ impl Cluster {
                 let (channel, payload) = (parts[2].as_bytes(), parts[3].as_bytes());
                 let room = channel.and_then(|c| self.store.room_of_channel(c));
                 match (room, payload.map(bus::decode)) {
-                    (Some(room), Some(Ok(BusMessage::Room { origin, sender, text }))) => {
-                        let except = if origin == self.store.node() { sender } else { None };
+                    (
+                        Some(room),
+                        Some(Ok(BusMessage::Room {
+                            kind,
+                            origin,
+                            sender,
+                            text,
+                        })),
+                    ) => {
+                        let ours = origin == self.store.node();
                         events.push(ClusterEvent::Room {
                             room: room.to_string(),
-                            except,
+                            kind,
+                            sender: sender.filter(|_| ours),
                             text: text.to_string(),
                         });
                     }
@@ -581,12 +621,12 @@ impl Outbox for ChatOut<'_> {
         self.fanout.to_room(room, except, text);
     }
 
-    fn publish(&mut self, room: &str, sender: Option<ClientId>, text: &str) {
+    fn publish(&mut self, room: &str, kind: RoomKind, sender: Option<u64>, text: &str) {
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
         cluster.payload.clear();
-        bus::encode_room(cluster.store.node(), sender, text, &mut cluster.payload);
+        bus::encode_room(kind, cluster.store.node(), sender, text, &mut cluster.payload);
         let channel = cluster.store.room_channel(room);
         let payload = std::mem::take(&mut cluster.payload);
         cluster.send(Pending::Nothing, |store, out| {

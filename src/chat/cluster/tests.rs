@@ -9,7 +9,7 @@ use crate::chat::{ChatConfig, RoomId, RoomMembers, DEFAULT_ANNOUNCE_LIMIT};
 #[derive(Default)]
 struct ClusterRecorder {
     clients: Recorder,
-    published: Vec<(String, Option<ClientId>, String)>,
+    published: Vec<(String, RoomKind, Option<u64>, String)>,
     asked: Vec<(ClientId, Query)>,
     presence: Vec<String>,
 }
@@ -21,8 +21,9 @@ impl Outbox for ClusterRecorder {
     fn to_room(&mut self, room: RoomMembers<'_>, except: Option<ClientId>, text: &str) {
         self.clients.to_room(room, except, text);
     }
-    fn publish(&mut self, room: &str, sender: Option<ClientId>, text: &str) {
-        self.published.push((room.to_string(), sender, text.to_string()));
+    fn publish(&mut self, room: &str, kind: RoomKind, sender: Option<u64>, text: &str) {
+        self.published
+            .push((room.to_string(), kind, sender, text.to_string()));
     }
     fn ask(&mut self, id: ClientId, query: Query) {
         self.asked.push((id, query));
@@ -48,6 +49,18 @@ impl ClusterRecorder {
     fn clear(&mut self) {
         *self = ClusterRecorder::default();
     }
+
+    /// The texts published, in order.
+    fn texts(&self) -> Vec<&str> {
+        self.published.iter().map(|p| p.3.as_str()).collect()
+    }
+}
+
+/// Plays the bus: what was published comes back, in order, as from this server.
+fn bounce(chat: &mut Chat, out: &mut ClusterRecorder) {
+    for (room, kind, sender, text) in std::mem::take(&mut out.published) {
+        chat.deliver_room(&room, kind, sender, &text, out);
+    }
 }
 
 fn counters() -> ServerCounters {
@@ -62,8 +75,8 @@ fn shared_chat(nicks: &[&str]) -> (Chat, ClusterRecorder) {
         announce_limit: DEFAULT_ANNOUNCE_LIMIT,
         cluster: true,
     });
-    chat.set_cluster_up(true);
     let mut out = ClusterRecorder::default();
+    chat.set_cluster_up(true, &mut out);
     for (id, nick) in nicks.iter().enumerate() {
         chat.connect(id, &mut out);
         let answer = Answer::Guest {
@@ -71,6 +84,7 @@ fn shared_chat(nicks: &[&str]) -> (Chat, ClusterRecorder) {
             online: 10,
         };
         chat.answered(id, answer, &mut out);
+        bounce(&mut chat, &mut out);
     }
     out.clear();
     (chat, out)
@@ -97,31 +111,41 @@ fn a_newcomer_waits_for_a_cluster_guest_number_then_is_welcomed_with_the_cluster
         ["* welcome to mio-chat, you are guest41; 17 online; /help for commands"]
     );
     assert_eq!(out.presence, [r#"Joined { nick: "guest41", room: "lobby" }"#]);
-    // The join notice goes through the bus, not straight to the lobby here.
+    // Its arrival goes through the bus, not straight to the lobby here: it gets the
+    // lobby's messages from that point in the lobby's sequence on.
+    let others = RoomKind::Enter(Audience::Others);
     assert_eq!(
         out.published,
-        [("lobby".into(), Some(5), "* guest41 joined".into())]
+        [("lobby".into(), others, Some(2), "* guest41 joined".into())]
     );
     assert!(out.take(0).is_empty());
+    chat.deliver_room("lobby", RoomKind::Line, None, "before", &mut out);
+    bounce(&mut chat, &mut out);
+    chat.deliver_room("lobby", RoomKind::Line, None, "after", &mut out);
+    assert_eq!(out.take(0), ["before", "* guest41 joined", "after"]);
+    assert_eq!(out.take(5), ["after"]);
 }
 
 #[test]
 fn chat_lines_are_published_and_delivered_when_they_come_back() {
     let (mut chat, mut out) = shared_chat(&["alice", "bob", "carol"]);
     chat.handle(0, "hello", &counters(), &mut out);
-    assert_eq!(out.published, [("lobby".into(), Some(0), "alice: hello".into())]);
+    assert_eq!(
+        out.published,
+        [("lobby".into(), RoomKind::Line, Some(1), "alice: hello".into())]
+    );
     assert!(
         out.clients.got.is_empty(),
         "nothing is delivered before the bus returns it"
     );
-    chat.deliver_room("lobby", Some(0), "alice: hello", &mut out);
+    bounce(&mut chat, &mut out);
     assert!(out.take(0).is_empty());
     assert_eq!(out.take(1), ["alice: hello"]);
     assert_eq!(out.take(2), ["alice: hello"]);
     // From another server: every member here gets it; unknown rooms are ignored.
-    chat.deliver_room("LOBBY", None, "dave: hi", &mut out);
+    chat.deliver_room("LOBBY", RoomKind::Line, None, "dave: hi", &mut out);
     assert_eq!(out.take(0), ["dave: hi"]);
-    chat.deliver_room("nowhere", None, "x", &mut out);
+    chat.deliver_room("nowhere", RoomKind::Line, None, "x", &mut out);
     assert!(out.clients.got.values().all(|v| v == &["dave: hi"]));
 }
 
@@ -144,10 +168,10 @@ fn a_new_nick_is_claimed_in_the_cluster_first() {
         out.presence,
         [r#"Renamed { old: "alice", new: "Zed", room: "lobby" }"#]
     );
-    assert_eq!(
-        out.published,
-        [("lobby".into(), None, "* alice is now Zed".into())]
-    );
+    assert_eq!(out.texts(), ["* alice is now Zed"]);
+    bounce(&mut chat, &mut out);
+    assert_eq!(out.take(0), ["* alice is now Zed"]);
+    assert_eq!(out.take(1), ["* alice is now Zed"]);
 
     out.clear();
     chat.handle(1, "/nick carol", &counters(), &mut out);
@@ -294,8 +318,91 @@ fn moves_and_departures_are_reported_for_the_shared_state() {
             r#"Gone { nick: "alice" }"#,
         ]
     );
-    let published: Vec<&str> = out.published.iter().map(|p| p.2.as_str()).collect();
-    assert_eq!(published, ["* alice left", "* alice joined", "* alice left"]);
+    assert_eq!(out.texts(), ["* alice left", "* alice joined", "* alice left"]);
+    let kinds: Vec<RoomKind> = out.published.iter().map(|p| p.1).collect();
+    let joined = RoomKind::Enter(Audience::All);
+    assert_eq!(kinds, [RoomKind::Leave { told: true }, joined, RoomKind::Line]);
+}
+
+/// The sequences two members see of one room, with a move in the middle: each must be
+/// a stretch of the room's one sequence, cut where the move comes back from the bus.
+#[test]
+fn a_move_takes_effect_where_it_comes_back_in_the_rooms_sequence() {
+    let (mut chat, mut out) = shared_chat(&["alice", "bob", "carol"]);
+    chat.handle(2, "/join dev", &counters(), &mut out);
+    bounce(&mut chat, &mut out);
+    out.clear();
+    // bob leaves the lobby for dev, and joins while lines from elsewhere are on the way:
+    // the lobby line published before his leave reaches him, the dev line published
+    // before his join does not.
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    chat.deliver_room("lobby", RoomKind::Line, None, "dave: lobby, before", &mut out);
+    chat.deliver_room("dev", RoomKind::Line, None, "erin: dev, before", &mut out);
+    assert_eq!(out.take(1), ["dave: lobby, before"]);
+    bounce(&mut chat, &mut out); // his leave of the lobby, then his join of dev
+    chat.deliver_room("lobby", RoomKind::Line, None, "dave: lobby, after", &mut out);
+    chat.deliver_room("dev", RoomKind::Line, None, "erin: dev, after", &mut out);
+    assert_eq!(out.take(1), ["* bob joined", "erin: dev, after"]);
+    assert_eq!(
+        out.take(0),
+        ["dave: lobby, before", "* bob left", "dave: lobby, after"]
+    );
+    assert_eq!(
+        out.take(2),
+        ["erin: dev, before", "* bob joined", "erin: dev, after"]
+    );
+    assert_eq!(chat.room_count(), 2);
+}
+
+#[test]
+fn joins_above_the_announce_limit_travel_quietly() {
+    let mut chat = Chat::new(ChatConfig {
+        echo: false,
+        max_message: 100,
+        announce_limit: 1,
+        cluster: true,
+    });
+    let mut out = ClusterRecorder::default();
+    chat.set_cluster_up(true, &mut out);
+    for (id, nick) in ["alice", "bob"].iter().enumerate() {
+        chat.connect(id, &mut out);
+        chat.answered(
+            id,
+            Answer::Guest {
+                nick: nick.to_string(),
+                online: 2,
+            },
+            &mut out,
+        );
+    }
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    chat.handle(0, "/join dev", &counters(), &mut out);
+    let kinds: Vec<(&str, RoomKind)> = out.published.iter().map(|p| (p.0.as_str(), p.1)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("lobby", RoomKind::Enter(Audience::Others)),
+            ("lobby", RoomKind::Enter(Audience::Nobody)), // bob: the lobby has 2 > 1
+            ("lobby", RoomKind::Leave { told: false }),
+            ("dev", RoomKind::Enter(Audience::All)),
+            ("lobby", RoomKind::Leave { told: true }),
+            ("dev", RoomKind::Enter(Audience::Sender)), // alice: dev has 2 > 1
+        ]
+    );
+    bounce(&mut chat, &mut out);
+    assert_eq!(out.take(0)[1..], ["* alice joined"]);
+    assert_eq!(out.take(1)[1..], ["* bob joined"]);
+}
+
+#[test]
+fn a_lost_link_settles_every_move_still_on_its_way() {
+    let (mut chat, mut out) = shared_chat(&["alice", "bob"]);
+    chat.handle(0, "/join dev", &counters(), &mut out);
+    out.published.clear(); // lost with the link
+    chat.set_cluster_up(false, &mut out);
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    chat.handle(1, "hi", &counters(), &mut out);
+    assert_eq!(out.take(0), ["* bob joined", "bob: hi"]);
 }
 
 #[test]
@@ -331,7 +438,12 @@ fn a_nick_taken_elsewhere_while_the_link_was_down_is_replaced() {
     assert_eq!(out.presence, [r#"Joined { nick: "guest77", room: "lobby" }"#]);
     assert_eq!(
         out.published,
-        [("lobby".into(), Some(0), "* alice is now guest77".into())]
+        [(
+            "lobby".into(),
+            RoomKind::Line,
+            Some(1),
+            "* alice is now guest77".into()
+        )]
     );
     // Renamed meanwhile: the guest nick claimed for it is given back.
     out.clear();
@@ -343,7 +455,7 @@ fn a_nick_taken_elsewhere_while_the_link_was_down_is_replaced() {
 #[test]
 fn with_the_link_down_the_chat_is_local_again() {
     let (mut chat, mut out) = shared_chat(&["alice", "bob"]);
-    chat.set_cluster_up(false);
+    chat.set_cluster_up(false, &mut out);
     chat.handle(0, "hello", &counters(), &mut out);
     chat.handle(0, "/nick carol", &counters(), &mut out);
     chat.handle(0, "/who", &counters(), &mut out);
@@ -352,11 +464,11 @@ fn with_the_link_down_the_chat_is_local_again() {
     assert_eq!(out.take(0), ["* alice is now carol", "* online (2): bob, carol"]);
     let mut snapshot = chat.members_snapshot();
     snapshot.sort();
-    assert_eq!(
-        snapshot,
-        [
-            (0, "carol".into(), "lobby".into()),
-            (1, "bob".into(), "lobby".into())
-        ]
-    );
+    let member = |id, serial, nick: &str| Member {
+        id,
+        serial,
+        nick: nick.into(),
+        room: "lobby".into(),
+    };
+    assert_eq!(snapshot, [member(0, 1, "carol"), member(1, 2, "bob")]);
 }

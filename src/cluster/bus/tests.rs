@@ -1,18 +1,49 @@
 use super::*;
 
-fn room(origin: &str, sender: Option<usize>, text: &str) -> Vec<u8> {
+fn room(origin: &str, sender: Option<u64>, text: &str) -> Vec<u8> {
     let mut out = Vec::new();
-    encode_room(origin, sender, text, &mut out);
+    encode_room(RoomKind::Line, origin, sender, text, &mut out);
     out
+}
+
+const KINDS: [RoomKind; 7] = [
+    RoomKind::Line,
+    RoomKind::Enter(Audience::All),
+    RoomKind::Enter(Audience::Others),
+    RoomKind::Enter(Audience::Sender),
+    RoomKind::Enter(Audience::Nobody),
+    RoomKind::Leave { told: true },
+    RoomKind::Leave { told: false },
+];
+
+#[test]
+fn every_kind_round_trips_with_its_own_letter() {
+    let mut letters = Vec::new();
+    for kind in KINDS {
+        let mut out = Vec::new();
+        encode_room(kind, "n", Some(9), "* a joined", &mut out);
+        assert_eq!(
+            decode(&out),
+            Ok(BusMessage::Room {
+                kind,
+                origin: "n",
+                sender: Some(9),
+                text: "* a joined"
+            })
+        );
+        letters.push(kind.letter());
+    }
+    assert_eq!(letters, ["R", "J", "j", "q", "n", "L", "l"]);
 }
 
 #[test]
 fn room_messages_round_trip() {
-    for sender in [None, Some(0), Some(7), Some(usize::MAX)] {
+    for sender in [None, Some(0), Some(7), Some(u64::MAX)] {
         let bytes = room("node-1", sender, "alice: hi there");
         assert_eq!(
             decode(&bytes),
             Ok(BusMessage::Room {
+                kind: RoomKind::Line,
                 origin: "node-1",
                 sender,
                 text: "alice: hi there"
@@ -55,6 +86,15 @@ fn garbage_is_refused_with_a_reason() {
         (b"1\x1fR", "too few fields"),
         (b"1\x1fR\x1fa\x1f-", "too few fields"),
         (b"1\x1fX\x1fa\x1f-\x1ftext", "unknown kind"),
+        (b"1\x1fr\x1fa\x1f-\x1ftext", "unknown kind"),
+        (
+            b"1\x1fJ\x1fa\x1f-\x1f* x joined",
+            "a join or leave without its client",
+        ),
+        (
+            b"1\x1fl\x1fa\x1f-\x1f* x left",
+            "a join or leave without its client",
+        ),
         (b"1\x1fR\x1fa\x1f+1\x1ftext", "bad sender"),
         (b"1\x1fR\x1fa\x1f-1\x1ftext", "bad sender"),
         (b"1\x1fR\x1fa\x1f99999999999999999999999\x1ftext", "bad sender"),
@@ -93,6 +133,7 @@ fn every_cut_of_a_message_is_refused_or_is_a_shorter_message() {
                 origin: "node",
                 sender: Some(3),
                 text,
+                ..
             }) => {
                 assert!("bob: hello".starts_with(text) && !text.is_empty())
             }

@@ -59,11 +59,10 @@ impl Server {
             };
             match event {
                 ClusterEvent::Up => {
-                    self.chat.set_cluster_up(true);
+                    self.chat.set_cluster_up(true, &mut out);
                     let Some(cluster) = self.cluster.as_mut() else {
                         continue;
                     };
-                    cluster.reclaim(self.chat.members_snapshot());
                     if cluster.told_lost() {
                         cluster.told_restored();
                         for id in self.chat.client_ids() {
@@ -72,9 +71,14 @@ impl Server {
                     }
                 }
                 ClusterEvent::Down => {
-                    self.chat.set_cluster_up(false);
+                    self.chat.set_cluster_up(false, &mut out);
                     for id in self.chat.client_ids() {
                         self.fanout.to_client(id, LINK_LOST);
+                    }
+                }
+                ClusterEvent::Registered { taken_for_dead } => {
+                    if let Some(cluster) = self.cluster.as_mut() {
+                        cluster.reclaim(self.chat.members_snapshot(), taken_for_dead);
                     }
                 }
                 ClusterEvent::Answer(id, answer) => {
@@ -86,9 +90,12 @@ impl Server {
                     }
                 }
                 ClusterEvent::Replaced { id, old, new } => self.chat.replace_nick(id, &old, &new, &mut out),
-                ClusterEvent::Room { room, except, text } => {
-                    self.chat.deliver_room(&room, except, &text, &mut out)
-                }
+                ClusterEvent::Room {
+                    room,
+                    kind,
+                    sender,
+                    text,
+                } => self.chat.deliver_room(&room, kind, sender, &text, &mut out),
                 ClusterEvent::Private { from, to, text } => {
                     self.chat.deliver_private(&from, &to, &text, &mut out)
                 }
