@@ -10,7 +10,8 @@
 3. redis-benchmark: PUBLISHes per second one Redis takes with S subscribed servers, the
    input to the "servers needed for an audience" arithmetic.
 
-Measuring only: not run by CI. Usage, from the project root after `cargo build --release`:
+Servers and Redis run on CPU 0, the load generator on CPU 1 (two cores: the servers
+share one, so this measures costs, not scaling). Measuring only: not run by CI. Usage, from the project root after `cargo build --release`:
     scripts/cluster_perf.py [--rate 200] [--clients 1000] [--duration 10]
 """
 
@@ -19,6 +20,7 @@ import json
 import os
 import signal
 import socket
+import statistics
 import subprocess
 import sys
 import time
@@ -69,7 +71,7 @@ class Redis:
     def __init__(self):
         self.port = free_port()
         self.proc = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
+            ["taskset", "-c", "0", "redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
             stdout=subprocess.DEVNULL,
         )
         for _ in range(100):
@@ -87,7 +89,7 @@ class Redis:
 
 class Server:
     def __init__(self, redis=None, name=None):
-        args = [BIN, "serve", "127.0.0.1:0", "--max-clients", "20000", "--max-backlog", str(64 << 20)]
+        args = ["taskset", "-c", "0", BIN, "serve", "127.0.0.1:0", "--max-clients", "20000", "--max-backlog", str(64 << 20)]
         if redis:
             args += ["--cluster", f"redis://127.0.0.1:{redis.port}", "--node-name", name]
         env = dict(os.environ, RUST_LOG="info")
@@ -109,7 +111,7 @@ class Server:
 
 
 def bench(addrs, clients, senders, rate, duration, size=64):
-    cmd = [BIN, "bench", *addrs, "--clients", str(clients), "--senders", str(senders), "--rate", str(rate),
+    cmd = ["taskset", "-c", "1", BIN, "bench", *addrs, "--clients", str(clients), "--senders", str(senders), "--rate", str(rate),
            "--duration", str(duration), "--size", str(size), "--json"]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     try:
@@ -181,10 +183,23 @@ def main():
     p.add_argument("--senders", type=int, default=4)
     p.add_argument("--rate", type=int, default=200)
     p.add_argument("--duration", type=int, default=10)
+    p.add_argument("--reps", type=int, default=3, help="interleaved runs per setup (medians are printed)")
     a = p.parse_args()
-    print(f"# same load: {a.clients} receivers, {a.senders} senders, {a.rate} messages/s, {a.duration} s")
-    for kind in ("one", "one+redis", "two+redis"):
-        print(json.dumps(run(kind, a.clients, a.senders, a.rate, a.duration)), flush=True)
+    print(f"# same load: {a.clients} receivers, {a.senders} senders, {a.rate} messages/s, {a.duration} s, {a.reps} interleaved runs each")
+    kinds = ("one", "one+redis", "two+redis")
+    runs = {kind: [] for kind in kinds}
+    for _ in range(a.reps):
+        for kind in kinds:
+            r = run(kind, a.clients, a.senders, a.rate, a.duration)
+            runs[kind].append(r)
+            print(json.dumps(r), flush=True)
+    print("# medians")
+    for kind in kinds:
+        med = {"kind": kind, "lost": sum(r["lost"] for r in runs[kind])}
+        for key in ("deliveries_per_s", "p50_ms", "p99_ms", "server_ns_per_delivery", "redis_cpu_s", "publish_usec_per_call"):
+            values = [r[key] for r in runs[kind] if r[key] is not None]
+            med[key] = statistics.median(values) if values else None
+        print(json.dumps(med), flush=True)
     print("# Redis work per room message against members (one server, --cluster)")
     for clients in (100, 1000, 4000):
         print(json.dumps(run("one+redis", clients, a.senders, a.rate, a.duration)), flush=True)
