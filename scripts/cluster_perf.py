@@ -11,8 +11,9 @@
    input to the "servers needed for an audience" arithmetic.
 
 Servers and Redis run on CPU 0, the load generator on CPU 1 (two cores: the servers
-share one, so this measures costs, not scaling). Measuring only: not run by CI. Usage, from the project root after `cargo build --release`:
-    scripts/cluster_perf.py [--rate 200] [--clients 1000] [--duration 10]
+share one, so this measures costs, not scaling). Measuring only: not run by CI.
+Usage, from the project root after `cargo build --release` (about 7 minutes with 5 reps):
+    scripts/cluster_perf.py [--rate 200] [--clients 1000] [--duration 10] [--reps 3]
 """
 
 import argparse
