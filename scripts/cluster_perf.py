@@ -9,10 +9,12 @@
    the same message rate, 100 to 4000 receivers): it must not grow with members.
 3. redis-benchmark: PUBLISHes per second one Redis takes with S subscribed servers, the
    input to the "servers needed for an audience" arithmetic.
+4. S1 (a flood) through Redis: Redis's output buffer towards the servers' subscription
+   connections, sampled; a server too slow to read the bus would be cut off by Redis.
 
 Servers and Redis run on CPU 0, the load generator on CPU 1 (two cores: the servers
 share one, so this measures costs, not scaling). Measuring only: not run by CI.
-Usage, from the project root after `cargo build --release` (about 7 minutes with 5 reps):
+Usage, from the project root after `cargo build --release` (about 8 minutes with 5 reps):
     scripts/cluster_perf.py [--rate 200] [--clients 1000] [--duration 10] [--reps 3]
 """
 
@@ -24,6 +26,7 @@ import socket
 import statistics
 import subprocess
 import sys
+import threading
 import time
 
 BIN = os.environ.get("MIO_CHAT", "target/release/mio-chat")
@@ -107,8 +110,11 @@ class Server:
                 sys.exit(f"{name}: no cluster link")
 
     def stop(self):
+        """Stops the server and returns the rest of its log."""
         self.proc.send_signal(signal.SIGTERM)
+        rest = self.proc.stderr.read()
         self.proc.wait()
+        return rest
 
 
 def bench(addrs, clients, senders, rate, duration, size=64):
@@ -155,6 +161,54 @@ def run(kind, clients, senders, rate, duration):
         "publishes": publishes,
         "redis_us_per_publish_cpu": rcpu * 1e6 / publishes if publishes else None,
         "publish_usec_per_call": (pub[1] - pub0[1]) / publishes if publishes else None,
+    }
+
+
+def flood(kind, clients=1000, senders=4, messages=5000):
+    """S1 through Redis: the bench sends as fast as it can; Redis's output buffer for
+    the servers' subscription connections is sampled every 50 ms (a server that did not
+    keep up would see it grow towards `client-output-buffer-limit pubsub` and be cut
+    off, which the server logs as a lost link)."""
+    redis = Redis()
+    servers = [Server(redis, n) for n in {"one+redis": ["a"], "two+redis": ["a", "b"]}[kind]]
+    peak = {"omem": 0, "tot-mem": 0}
+    done = threading.Event()
+
+    def watch():
+        while not done.is_set():
+            for line in redis_cmd(redis.port, "CLIENT", "LIST", "TYPE", "pubsub").splitlines():
+                fields = dict(kv.split("=", 1) for kv in line.split() if "=" in kv)
+                for key in peak:
+                    peak[key] = max(peak[key], int(fields.get(key, 0)))
+            done.wait(0.05)
+
+    watcher = threading.Thread(target=watch)
+    watcher.start()
+    cmd = ["taskset", "-c", "1", BIN, "bench", *[s.addr for s in servers], "--clients", str(clients),
+           "--senders", str(senders), "--size", "64", "--messages", str(messages), "--json"]
+    for s in servers:
+        cmd += ["--server-pid", str(s.proc.pid)]
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    done.set()
+    watcher.join()
+    logs = [s.stop() for s in servers]
+    redis.stop()
+    try:
+        d = json.loads(out.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        sys.exit(f"bench failed: {out.stderr[-2000:]}")
+    return {
+        "kind": kind,
+        "deliveries": d["deliveries"],
+        "lost": d["lost"],
+        "reordered": d["reordered"],
+        "deliveries_per_s": d["deliveries_per_s"],
+        "p50_ms": d["latency_p50_us"] / 1000,
+        "p99_ms": d["latency_p99_us"] / 1000,
+        "server_cpu_s": d.get("server_cpu_s"),
+        "peak_pubsub_omem_bytes": peak["omem"],
+        "peak_pubsub_tot_mem_bytes": peak["tot-mem"],
+        "links_lost": sum(log.count("cluster link lost") for log in logs),
     }
 
 
@@ -207,6 +261,10 @@ def main():
     print("# redis-benchmark: PUBLISH/s with S subscribed servers (100-byte payload)")
     for s in (1, 2, 4, 8):
         print(json.dumps({"subscribers": s, "publish_per_s": redis_benchmark(s)}), flush=True)
+    print("# S1 (flood) through Redis: does the bus keep up?")
+    for _ in range(2):
+        for kind in ("one+redis", "two+redis"):
+            print(json.dumps(flood(kind)), flush=True)
 
 
 if __name__ == "__main__":
