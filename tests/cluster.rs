@@ -6,8 +6,9 @@
 mod common;
 
 use common::cluster::{
-    admit, join, named, start_node, stderr_count, wait_for_stderr, Bundled, Redis, LINK_LOST, LINK_RESTORED,
+    admit, join, named, start_node, stderr_count, wait_for_stderr, Redis, LINK_LOST, LINK_RESTORED,
 };
+use common::connect::Connect;
 use common::{stat, welcome, Client, Framing, Server};
 use std::collections::{HashMap, HashSet};
 use std::time::{Duration, Instant};
@@ -137,7 +138,7 @@ fn three_servers_share_a_room_between_lines_bundled_and_frames_clients() {
 
     let mut alice = peer(&a, Framing::Lines, "alice");
     join(&mut alice.client, "alice", "dev");
-    let mut bob = Bundled::start(b.addr, &["--nick", "bob", "--room", "dev"]);
+    let mut bob = Connect::piped(&[&b.addr.to_string(), "--nick", "bob", "--room", "dev"]);
     alice.expect("* bob joined");
     bob.expect_line("* bob joined");
     let mut carol = peer(&c, Framing::Frames, "carol");

@@ -6,8 +6,7 @@
 use super::{bin, Client, Framing, Server, PATIENCE};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::mpsc::{self, Receiver};
+use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -351,105 +350,4 @@ pub fn drain(client: &mut Client, wait: Duration) -> Vec<String> {
         }
     }
     got
-}
-
-/// The bundled client (`mio-chat connect ADDR ARGS...`) as a child process: lines typed
-/// on its stdin are sent, lines it prints on stdout are read by a thread. Killed when
-/// dropped.
-pub struct Bundled {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Receiver<String>,
-    /// Every stdout line taken so far.
-    pub seen: Vec<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Bundled {
-    /// Starts `mio-chat connect ADDR ARGS...` with a stdin pipe.
-    pub fn start(addr: std::net::SocketAddr, args: &[&str]) -> Bundled {
-        let mut child = Command::new(bin())
-            .arg("connect")
-            .arg(addr.to_string())
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mio-chat connect");
-        let (tx, stdout) = mpsc::channel();
-        let mut lines = BufReader::new(child.stdout.take().expect("piped stdout"));
-        std::thread::spawn(move || {
-            let mut line = Vec::new();
-            while lines.read_until(b'\n', &mut line).map(|n| n > 0).unwrap_or(false) {
-                let text = String::from_utf8_lossy(&line).trim_end_matches('\n').to_string();
-                if tx.send(text).is_err() {
-                    return;
-                }
-                line.clear();
-            }
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let mut pipe = child.stderr.take().expect("piped stderr");
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 1024];
-            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        Bundled {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            seen: Vec::new(),
-            stderr,
-        }
-    }
-
-    /// Types one line on its stdin.
-    pub fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        writeln!(stdin, "{line}").expect("write to the client's stdin");
-        stdin.flush().expect("flush the client's stdin");
-    }
-
-    /// Skips stdout lines until one equals `want` (at most `PATIENCE`); returns the
-    /// lines skipped.
-    pub fn expect_line(&mut self, want: &str) -> Vec<String> {
-        let deadline = Instant::now() + PATIENCE;
-        let mut skipped = Vec::new();
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.stdout.recv_timeout(left) {
-                Ok(line) if line == want => {
-                    self.seen.push(line);
-                    return skipped;
-                }
-                Ok(line) => {
-                    self.seen.push(line.clone());
-                    skipped.push(line);
-                }
-                Err(_) => panic!(
-                    "no line {want:?} on the bundled client's stdout; saw {:?}; stderr:\n{}",
-                    self.seen,
-                    self.stderr()
-                ),
-            }
-        }
-    }
-
-    /// What it wrote on stderr so far.
-    pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Bundled {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }

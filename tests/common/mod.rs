@@ -4,6 +4,7 @@
 #![allow(dead_code)] // each test crate uses a different part of this module
 
 pub mod cluster;
+pub mod connect;
 pub mod tls;
 pub mod watch;
 
