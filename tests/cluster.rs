@@ -126,6 +126,13 @@ fn peer(server: &Server, framing: Framing, nick: &str) -> Peer {
     Peer::new(named(server, framing, nick), nick)
 }
 
+/// A client on `server` renamed to `nick` and moved into `room`, as a [`Peer`].
+fn peer_in(server: &Server, framing: Framing, nick: &str, room: &str) -> Peer {
+    let mut peer = peer(server, framing, nick);
+    join(&mut peer.client, nick, room);
+    peer
+}
+
 /// One chat across three servers, each with a different kind of client: a netcat-style
 /// lines client on A, the bundled client (a child process) on B and a frames client
 /// on C. Each sees the others' joins and lines, and none gets its own lines back.
@@ -136,13 +143,11 @@ fn three_servers_share_a_room_between_lines_bundled_and_frames_clients() {
     let b = start_node(&redis, "B", &[]);
     let c = start_node(&redis, "C", &[]);
 
-    let mut alice = peer(&a, Framing::Lines, "alice");
-    join(&mut alice.client, "alice", "dev");
+    let mut alice = peer_in(&a, Framing::Lines, "alice", "dev");
     let mut bob = Connect::piped(&[&b.addr.to_string(), "--nick", "bob", "--room", "dev"]);
     alice.expect("* bob joined");
     bob.expect_line("* bob joined");
-    let mut carol = peer(&c, Framing::Frames, "carol");
-    join(&mut carol.client, "carol", "dev");
+    let mut carol = peer_in(&c, Framing::Frames, "carol", "dev");
     alice.expect("* carol joined");
     bob.expect_line("* carol joined");
 
@@ -620,14 +625,11 @@ fn a_killed_servers_clients_are_announced_lost_and_their_nicks_freed() {
     let a = start_node(&redis, "A", &[]);
     let b = start_node(&redis, "B", &[]);
     let c = start_node(&redis, "C", &[]);
-    let mut alice = peer(&a, Framing::Lines, "alice");
-    join(&mut alice.client, "alice", "dev");
+    let mut alice = peer_in(&a, Framing::Lines, "alice", "dev");
     let mut carol = peer(&a, Framing::Frames, "carol"); // stays in the lobby
-    let mut bob = peer(&b, Framing::Lines, "bob");
-    join(&mut bob.client, "bob", "dev");
+    let mut bob = peer_in(&b, Framing::Lines, "bob", "dev");
     let mut dave = peer(&b, Framing::Frames, "dave"); // in the lobby
-    let mut erin = peer(&c, Framing::Lines, "erin");
-    join(&mut erin.client, "erin", "dev");
+    let mut erin = peer_in(&c, Framing::Lines, "erin", "dev");
     bob.wait_for("* erin joined");
     alice.wait_for("* erin joined");
     carol.wait_for("* erin left");
@@ -899,11 +901,9 @@ fn a_join_or_leave_takes_effect_at_its_place_in_the_rooms_order() {
     let redis = Redis::start();
     let a = start_node(&redis, "A", &[]);
     let b = start_node(&redis, "B", &[]);
-    let mut talker = peer(&a, Framing::Lines, "talker");
-    join(&mut talker.client, "talker", "dev");
+    let mut talker = peer_in(&a, Framing::Lines, "talker", "dev");
     let mut mover = peer(&a, Framing::Lines, "mover");
-    let mut watcher = peer(&b, Framing::Frames, "watcher");
-    join(&mut watcher.client, "watcher", "dev");
+    let mut watcher = peer_in(&b, Framing::Frames, "watcher", "dev");
     talker.wait_for("* watcher joined");
     mover.drain();
 
@@ -949,11 +949,9 @@ fn a_stalled_server_taken_for_dead_claims_its_clients_again_when_it_wakes() {
     let redis = Redis::start();
     let a = start_node(&redis, "A", &[]);
     let b = start_node(&redis, "B", &[]);
-    let mut alice = peer(&a, Framing::Lines, "alice");
-    join(&mut alice.client, "alice", "dev");
+    let mut alice = peer_in(&a, Framing::Lines, "alice", "dev");
     let mut carol = peer(&a, Framing::Lines, "carol");
-    let mut bob = peer(&b, Framing::Lines, "bob");
-    join(&mut bob.client, "bob", "dev");
+    let mut bob = peer_in(&b, Framing::Lines, "bob", "dev");
     let mut dave = peer(&b, Framing::Frames, "dave");
     alice.wait_for("* bob joined");
 
