@@ -5,14 +5,13 @@
 
 mod common;
 
+use common::connect::Connect;
 use common::tls::TestPki;
-use common::{bin, run_to_exit, run_to_exit_within, wait_for_exit, Client, Server, PATIENCE};
+use common::{bin, run_to_exit, run_to_exit_within, Client, Server, PATIENCE};
 use rustls::{ServerConnection, StreamOwned};
-use std::io::{Read, Write};
+use std::io::Read;
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
-use std::sync::mpsc::{self, Receiver};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 /// The one line `--insecure` prints.
@@ -27,89 +26,6 @@ fn tls_server(pki: &TestPki) -> Server {
 /// `--ca FILE` for the test CA.
 fn ca(pki: &TestPki) -> String {
     pki.ca.display().to_string()
-}
-
-/// A running `mio-chat connect`, stdin piped, stdout read line by line; killed when dropped.
-struct Connect {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    stdout: Receiver<String>,
-    stderr: Arc<Mutex<String>>,
-}
-
-impl Connect {
-    fn start(args: &[&str]) -> Connect {
-        let mut child = Command::new(bin())
-            .arg("connect")
-            .args(args)
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start mio-chat connect");
-        let (tx, stdout) = mpsc::channel();
-        let mut out = child.stdout.take().expect("piped stdout");
-        std::thread::spawn(move || {
-            let mut text = String::new();
-            let _ = out.read_to_string(&mut text);
-            text.lines().for_each(|line| drop(tx.send(line.to_string())));
-        });
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let sink = Arc::clone(&stderr);
-        let mut pipe = child.stderr.take().expect("piped stderr");
-        std::thread::spawn(move || {
-            let mut chunk = [0u8; 1024];
-            while let Ok(n @ 1..) = pipe.read(&mut chunk) {
-                sink.lock()
-                    .unwrap()
-                    .push_str(&String::from_utf8_lossy(&chunk[..n]));
-            }
-        });
-        Connect {
-            stdin: child.stdin.take(),
-            child,
-            stdout,
-            stderr,
-        }
-    }
-
-    fn type_line(&mut self, line: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is open");
-        writeln!(stdin, "{line}").expect("write to the client's stdin");
-    }
-
-    /// Closes stdin, waits for the exit (at most `PATIENCE`) and returns every stdout line.
-    fn finish(&mut self) -> (ExitStatus, Vec<String>) {
-        self.stdin = None;
-        let stderr = Arc::clone(&self.stderr);
-        let status = wait_for_exit(&mut self.child, "client", || stderr.lock().unwrap().clone());
-        let lines = std::iter::from_fn(|| self.stdout.recv_timeout(PATIENCE).ok()).collect();
-        (status, lines)
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    /// Waits until stderr contains `text` (at most `PATIENCE`).
-    fn wait_for_stderr(&self, text: &str) {
-        let deadline = Instant::now() + PATIENCE;
-        while !self.stderr().contains(text) {
-            assert!(
-                Instant::now() < deadline,
-                "no {text:?} on stderr:\n{}",
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Connect {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// Asks `/who` until `nick` is online in `client`'s room.
@@ -210,7 +126,7 @@ fn a_plain_clients_line_is_printed_by_the_tls_client_and_the_other_way_round() {
     let mut bob = server.lines();
     bob.set_nick("bob");
     let addr = server.addr.to_string();
-    let mut alice = Connect::start(&["--tls", "--ca", &ca(&pki), &addr, "--nick", "alice"]);
+    let mut alice = Connect::piped(&["--tls", "--ca", &ca(&pki), &addr, "--nick", "alice"]);
     wait_until_in_room(&mut bob, "alice");
     bob.send("hi over tls");
     alice.type_line("hi in the clear");
@@ -266,7 +182,7 @@ fn an_unverifiable_certificate_is_one_line_and_exit_1_without_reconnect() {
 fn an_unverifiable_certificate_with_reconnect_is_retried_with_growing_backoff() {
     let pki = TestPki::new();
     let server = tls_server(&pki);
-    let client = Connect::start(&["--tls", &server.addr.to_string()]);
+    let client = Connect::piped(&["--tls", &server.addr.to_string()]);
     client.wait_for_stderr("retrying in");
     let deadline = Instant::now() + PATIENCE;
     while client.stderr().lines().count() < 2 {
@@ -310,7 +226,7 @@ fn after_a_restart_the_tls_client_reconnects_with_its_nick_and_room() {
     };
     let first = serve();
     let addr = format!("127.0.0.1:{port}");
-    let mut erin = Connect::start(&[
+    let mut erin = Connect::piped(&[
         "--tls",
         "--ca",
         &ca(&pki),

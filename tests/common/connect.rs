@@ -135,6 +135,13 @@ impl Connect {
         let stderr = Arc::clone(&self.stderr);
         wait_for_exit(&mut self.child, "client", || stderr.lock().unwrap().clone())
     }
+
+    /// Closes stdin, waits for the exit (at most `PATIENCE`) and returns every stdout line.
+    pub fn finish(&mut self) -> (ExitStatus, Vec<String>) {
+        self.close_stdin();
+        let status = self.wait();
+        (status, self.all_lines())
+    }
 }
 
 impl Drop for Connect {
