@@ -120,11 +120,29 @@ class Server:
 def bench(addrs, clients, senders, rate, duration, size=64):
     cmd = ["taskset", "-c", "1", BIN, "bench", *addrs, "--clients", str(clients), "--senders", str(senders), "--rate", str(rate),
            "--duration", str(duration), "--size", str(size), "--json"]
+    return run_bench(cmd)
+
+
+def run_bench(cmd):
+    """Runs `mio-chat bench ... --json` and returns its report."""
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
     try:
         return json.loads(out.stdout.strip().splitlines()[-1])
     except (IndexError, json.JSONDecodeError):
         sys.exit(f"bench failed: {out.stderr[-2000:]}")
+
+
+def outcome(kind, d):
+    """What every run reports from the bench's JSON."""
+    return {
+        "kind": kind,
+        "deliveries": d["deliveries"],
+        "lost": d["lost"],
+        "reordered": d["reordered"],
+        "deliveries_per_s": d["deliveries_per_s"],
+        "p50_ms": d["latency_p50_us"] / 1000,
+        "p99_ms": d["latency_p99_us"] / 1000,
+    }
 
 
 def run(kind, clients, senders, rate, duration):
@@ -147,14 +165,8 @@ def run(kind, clients, senders, rate, duration):
     pub0 = stats0.get("publish", (0, 0))
     publishes = pub[0] - pub0[0]
     return {
-        "kind": kind,
+        **outcome(kind, d),
         "receivers": clients,
-        "deliveries": d["deliveries"],
-        "lost": d["lost"],
-        "reordered": d["reordered"],
-        "deliveries_per_s": d["deliveries_per_s"],
-        "p50_ms": d["latency_p50_us"] / 1000,
-        "p99_ms": d["latency_p99_us"] / 1000,
         "server_cpu_s": cpu,
         "server_ns_per_delivery": cpu * 1e9 / max(1, d["deliveries"]),
         "redis_cpu_s": rcpu,
@@ -188,23 +200,13 @@ def flood(kind, clients=1000, senders=4, messages=5000):
            "--senders", str(senders), "--size", "64", "--messages", str(messages), "--json"]
     for s in servers:
         cmd += ["--server-pid", str(s.proc.pid)]
-    out = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    d = run_bench(cmd)
     done.set()
     watcher.join()
     logs = [s.stop() for s in servers]
     redis.stop()
-    try:
-        d = json.loads(out.stdout.strip().splitlines()[-1])
-    except (IndexError, json.JSONDecodeError):
-        sys.exit(f"bench failed: {out.stderr[-2000:]}")
     return {
-        "kind": kind,
-        "deliveries": d["deliveries"],
-        "lost": d["lost"],
-        "reordered": d["reordered"],
-        "deliveries_per_s": d["deliveries_per_s"],
-        "p50_ms": d["latency_p50_us"] / 1000,
-        "p99_ms": d["latency_p99_us"] / 1000,
+        **outcome(kind, d),
         "server_cpu_s": d.get("server_cpu_s"),
         "peak_pubsub_omem_bytes": peak["omem"],
         "peak_pubsub_tot_mem_bytes": peak["tot-mem"],

@@ -67,6 +67,17 @@ pub enum Audience {
 }
 
 impl RoomKind {
+    /// Every kind version 1 knows, each with its own letter.
+    pub const ALL: [RoomKind; 7] = [
+        RoomKind::Line,
+        RoomKind::Enter(Audience::All),
+        RoomKind::Enter(Audience::Others),
+        RoomKind::Enter(Audience::Sender),
+        RoomKind::Enter(Audience::Nobody),
+        RoomKind::Leave { told: true },
+        RoomKind::Leave { told: false },
+    ];
+
     /// The kind's letter.
     pub fn letter(self) -> &'static str {
         match self {
@@ -81,17 +92,7 @@ impl RoomKind {
     }
 
     fn from_letter(letter: &str) -> Option<RoomKind> {
-        [
-            RoomKind::Line,
-            RoomKind::Enter(Audience::All),
-            RoomKind::Enter(Audience::Others),
-            RoomKind::Enter(Audience::Sender),
-            RoomKind::Enter(Audience::Nobody),
-            RoomKind::Leave { told: true },
-            RoomKind::Leave { told: false },
-        ]
-        .into_iter()
-        .find(|kind| kind.letter() == letter)
+        RoomKind::ALL.into_iter().find(|kind| kind.letter() == letter)
     }
 }
 

@@ -6,20 +6,10 @@ fn room(origin: &str, sender: Option<u64>, text: &str) -> Vec<u8> {
     out
 }
 
-const KINDS: [RoomKind; 7] = [
-    RoomKind::Line,
-    RoomKind::Enter(Audience::All),
-    RoomKind::Enter(Audience::Others),
-    RoomKind::Enter(Audience::Sender),
-    RoomKind::Enter(Audience::Nobody),
-    RoomKind::Leave { told: true },
-    RoomKind::Leave { told: false },
-];
-
 #[test]
 fn every_kind_round_trips_with_its_own_letter() {
     let mut letters = Vec::new();
-    for kind in KINDS {
+    for kind in RoomKind::ALL {
         let mut out = Vec::new();
         encode_room(kind, "n", Some(9), "* a joined", &mut out);
         assert_eq!(
