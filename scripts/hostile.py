@@ -43,8 +43,12 @@ Attacks (the table has one row each):
   flood-2b         one client sends `a\\n` as fast as it can for 10 s
   sigterm          the `who` attack, SIGTERM 1 s later: how long until the server exits
 
+With --cluster, every attack gets its own `redis-server` (from PATH, on a free loopback
+port, CPU 0 beside the server) and the server runs with `--cluster` against it, so the
+attacks also hit the Redis link (`/who` and `/rooms` are answered by Redis there).
+
 Usage:
-  scripts/hostile.py BIN [ATTACK ...] [--quick] [--json FILE]
+  scripts/hostile.py BIN [ATTACK ...] [--quick] [--cluster] [--json FILE]
 e.g.
   scripts/hostile.py target/release/mio-chat                     # all attacks, ~3-5 min
   scripts/hostile.py /work/before/mio-chat who join --json old.json
@@ -152,6 +156,12 @@ class Server:
 
     def __init__(self, binary, flags=()):
         self.errfile = tempfile.TemporaryFile()
+        self.redis = None
+        env = None
+        if CLUSTER:
+            self.redis = start_redis()
+            flags = [*flags, "--cluster", f"redis://127.0.0.1:{self.redis.port}", "--node-name", "attacked"]
+            env = dict(os.environ, RUST_LOG="info")
         cmd = [binary, "serve", "127.0.0.1:0", *flags]
         pre = None
         if shutil.which("taskset"):
@@ -160,14 +170,15 @@ class Server:
             def pre():
                 os.sched_setaffinity(0, {0})
         self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=self.errfile, preexec_fn=pre)
+                                     stderr=self.errfile, preexec_fn=pre, env=env)
         self.pid = self.proc.pid  # taskset execs the binary: same pid
         self.port = None
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             self.errfile.seek(0)
-            m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", self.errfile.read())
-            if m:
+            log_so_far = self.errfile.read()
+            m = re.search(rb"listening on 127\.0\.0\.1:(\d+)", log_so_far)
+            if m and (not CLUSTER or b"cluster link up" in log_so_far):
                 self.port = int(m.group(1))
                 break
             if self.proc.poll() is not None:
@@ -220,6 +231,31 @@ class Server:
         self.dead = True
         if hasattr(self, "_stop"):
             self._stop.set()
+        if self.redis is not None:
+            self.redis.kill()
+            self.redis.wait(5)
+            self.redis = None
+
+
+CLUSTER = False  # --cluster: every server shares a chat through its own redis-server
+
+
+def start_redis():
+    """A private `redis-server` on a free loopback port, pinned to CPU 0 (with the server)."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(["taskset", "-c", "0", "redis-server", "--port", str(port), "--bind", "127.0.0.1",
+                             "--save", "", "--appendonly", "no"], stdout=subprocess.DEVNULL)
+    proc.port = port
+    for _ in range(200):
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.1).close()
+            return proc
+        except OSError:
+            time.sleep(0.02)
+    proc.kill()
+    raise RuntimeError("redis-server did not start")
 
 
 # ---------------------------------------------------------------- client sockets
@@ -1360,7 +1396,11 @@ def main():
     ap.add_argument("attacks", nargs="*", help=f"any of: {' '.join(ATTACKS)} (default: all)")
     ap.add_argument("--quick", action="store_true", help="smaller and shorter: a smoke run")
     ap.add_argument("--json", metavar="FILE", help="also write the raw numbers here")
+    ap.add_argument("--cluster", action="store_true",
+                    help="run each server with --cluster against its own redis-server")
     args = ap.parse_args()
+    global CLUSTER
+    CLUSTER = args.cluster
     bad = [a for a in args.attacks if a not in FUNCS]
     if bad:
         ap.error(f"unknown attack(s) {bad}; known: {' '.join(ATTACKS)}")
@@ -1396,7 +1436,7 @@ def main():
             flags = ["--announce-limit", "1000000"]
         results.append(run_attack(name, FUNCS[name], binary, cfg, flags))
     log(f"all done in {time.monotonic() - t_all:.0f} s")
-    print(f"\n{binary}{' (--quick)' if args.quick else ''}\n")
+    print(f"\n{binary}{' (--quick)' if args.quick else ''}{' (--cluster)' if args.cluster else ''}\n")
     print(table(results))
     if args.json:
         with open(args.json, "w") as f:

@@ -113,8 +113,13 @@ struct Room {
     name: String,
     /// The clients getting its messages.
     members: Vec<ClientId>,
-    /// The clients in it (see `Client::room`); a room exists while it has either.
+    /// The clients in it (see `Client::room`).
     residents: usize,
+    /// Sharing a cluster: joins of this server's clients on their way through the bus.
+    /// Until a join comes back the room is kept, even if its client has moved on, so
+    /// that the client gets what was said there between its join and its leave.
+    /// A room exists while it has members, residents or arrivals.
+    arriving: usize,
 }
 
 /// The state of the whole chat: who is connected, under which nick, in which room.
@@ -331,6 +336,9 @@ impl Chat {
     /// notice in `self.line`); its own server acts on it when it comes back.
     fn publish_move(&mut self, id: ClientId, room: RoomId, kind: RoomKind, out: &mut impl Outbox) {
         let serial = self.clients.get(&id).map(|c| c.serial);
+        if matches!(kind, RoomKind::Enter(_)) && serial.is_some() {
+            self.rooms[room].arriving += 1;
+        }
         out.publish(&self.rooms[room].name, kind, serial, &self.line);
     }
 
@@ -402,6 +410,7 @@ impl Chat {
             name: name.to_string(),
             members: Vec::new(),
             residents: 0,
+            arriving: 0,
         });
         self.room_ids.insert(key, id);
         id
@@ -472,12 +481,13 @@ impl Chat {
         self.drop_if_unused(room);
     }
 
-    /// Deletes a room other than the lobby that nobody is in or listens to.
+    /// Deletes a room other than the lobby that nobody is in, listens to or is on the
+    /// way to.
     fn drop_if_unused(&mut self, room: RoomId) {
         let Some(r) = self.rooms.get(room) else {
             return; // dropped already
         };
-        if room != self.lobby && r.residents == 0 && r.members.is_empty() {
+        if room != self.lobby && r.residents == 0 && r.members.is_empty() && r.arriving == 0 {
             let removed = self.rooms.remove(room);
             self.room_ids.remove(&removed.name.to_ascii_lowercase());
         }

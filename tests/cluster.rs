@@ -980,3 +980,56 @@ fn a_stalled_server_taken_for_dead_claims_its_clients_again_when_it_wakes() {
     );
     assert!(b.stderr().contains("taken this one for dead"), "{}", b.stderr());
 }
+
+/// One client's flood of commands does not put everyone else's messages behind it in
+/// Redis: while Redis is slow, a client that storms `/join`s (four commands each) is
+/// held after a few of them, so a line said meanwhile by someone else goes through
+/// Redis before the rest of the storm. Nothing of the storm is lost: every join is
+/// confirmed, the last one to the room it names.
+#[test]
+fn a_storm_of_commands_does_not_queue_others_behind_it_in_redis() {
+    let redis = Redis::start();
+    let a = start_node(&redis, "A", &[]);
+    let mut talker = peer_in(&a, Framing::Lines, "talker", "dev");
+    let mut watcher = peer_in(&a, Framing::Frames, "watcher", "dev");
+    talker.wait_for("* watcher joined");
+    let mut stormer = peer(&a, Framing::Lines, "stormer");
+    stormer.drain();
+    const PAIRS: usize = 1000;
+    let mut storm = "/join a\n/join b\n".repeat(PAIRS);
+    storm.push_str("/join dev\n");
+
+    let held = hold_redis(&redis, 2000);
+    stormer.client.send_raw(storm.as_bytes());
+    // Time for the server to handle all of the storm it would (without the bound, all
+    // of it: joins wait for nobody), while Redis is still busy.
+    std::thread::sleep(Duration::from_millis(300));
+    talker.send("said during the storm");
+    watcher.wait_for("* stormer joined");
+    drop(held);
+
+    let said = watcher
+        .log
+        .iter()
+        .position(|m| m == "talker: said during the storm");
+    assert!(
+        said.is_some(),
+        "the storm's last join came before the line said during it: {:?}",
+        watcher.log
+    );
+    let joins = 2 * PAIRS + 1;
+    let deadline = Instant::now() + common::PATIENCE;
+    while stormer.count("* stormer joined") < joins && Instant::now() < deadline {
+        stormer.recv_within(Duration::from_millis(100));
+    }
+    assert_eq!(
+        stormer.count("* stormer joined"),
+        joins,
+        "{:?}",
+        stormer.log.last()
+    );
+    assert_eq!(
+        stormer.ask("/who", "* online"),
+        "* online (3): stormer, talker, watcher"
+    );
+}

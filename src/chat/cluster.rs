@@ -143,7 +143,8 @@ impl Chat {
     /// The link to the other servers came up or went down. Requests still waiting are
     /// answered by the event loop ([`Answer::Unavailable`] when it went down). Down,
     /// joins and leaves still on their way through the bus never come back: every client
-    /// listens to its own room from now on, as it would alone.
+    /// listens to its own room from now on, as it would alone, and rooms kept for joins on
+    /// their way are dropped if nobody else needs them.
     pub fn set_cluster_up(&mut self, up: bool, out: &mut impl Outbox) {
         self.cluster_up = up;
         if up {
@@ -157,6 +158,18 @@ impl Chat {
             .collect();
         for (id, room) in moved {
             self.listen(id, room, out);
+        }
+        let arrived: Vec<RoomId> = self
+            .rooms
+            .iter_mut()
+            .filter(|(_, r)| r.arriving > 0)
+            .map(|(id, r)| {
+                r.arriving = 0;
+                id
+            })
+            .collect();
+        for room in arrived {
+            self.drop_if_unused(room);
         }
     }
 
@@ -226,13 +239,18 @@ impl Chat {
         text: &str,
         out: &mut impl Outbox,
     ) {
+        let ours = sender.is_some();
         let sender = sender.and_then(|serial| self.serials.get(&serial).copied());
         let Some(&room) = self.room_ids.get(&room.to_ascii_lowercase()) else {
-            return; // nobody here is in it or listens to it
+            return; // nobody here is in it, listens to it or is on the way to it
         };
         match kind {
             RoomKind::Line => out.to_room(self.members(room), sender, text),
             RoomKind::Enter(audience) => {
+                if ours {
+                    let arrival = &mut self.rooms[room].arriving;
+                    *arrival = arrival.saturating_sub(1);
+                }
                 if let Some(id) = sender {
                     self.listen(id, room, out);
                 }
@@ -242,6 +260,7 @@ impl Chat {
                     Audience::Sender => sender.into_iter().for_each(|id| out.to_client(id, text)),
                     Audience::Nobody => {}
                 }
+                self.drop_if_unused(room); // its client is gone
             }
             RoomKind::Leave { told } => {
                 let listens_here = |c: &super::Client| c.listening.is_some_and(|(r, _)| r == room);

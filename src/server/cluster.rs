@@ -143,6 +143,9 @@ pub struct Cluster {
     /// Subscriptions Redis has confirmed on this connection (two are asked for).
     subscribed: usize,
     pending: VecDeque<Pending>,
+    /// Commands sent so far (on any connection to Redis): with `pending`, how far
+    /// Redis has got (see [`Cluster::queued_through`]).
+    sent: u64,
     /// The link has been up once: a later registration is a reconnection, whose
     /// clients are still here (a first one announces the leftovers of a crash).
     was_up: bool,
@@ -173,6 +176,7 @@ impl Cluster {
             bus: None,
             subscribed: 0,
             pending: VecDeque::new(),
+            sent: 0,
             was_up: false,
             told_lost: false,
             bus_read_again: false,
@@ -232,7 +236,7 @@ impl Cluster {
                 if self.config.redis.db != 0 {
                     let db = self.config.redis.db.to_string();
                     crate::cluster::resp::encode_command(&[b"SELECT", db.as_bytes()], commands.queue());
-                    self.pending.push_back(Pending::Nothing);
+                    self.expect(Pending::Nothing);
                 }
                 self.store.subscribe(bus.queue());
                 self.commands = Some(commands);
@@ -418,7 +422,7 @@ impl Cluster {
         {
             if let Some(link) = self.commands.as_mut() {
                 self.store.reclaim(&nick, &room, serial, announce, link.queue());
-                self.pending.push_back(Pending::Reclaim(Some(id), nick));
+                self.expect(Pending::Reclaim(Some(id), nick));
             }
         }
     }
@@ -438,12 +442,32 @@ impl Cluster {
         }
     }
 
+    /// One more command is on its way: its reply will answer `pending`.
+    fn expect(&mut self, pending: Pending) {
+        self.pending.push_back(pending);
+        self.sent += 1;
+    }
+
+    /// Commands sent so far: a client's mark after its last message (see
+    /// `event_loop/cluster.rs`).
+    pub fn commands_sent(&self) -> u64 {
+        self.sent
+    }
+
+    /// How many commands are still waiting for Redis up to and including the one
+    /// numbered `mark` (0 once Redis has answered it, or the link was lost: a lost
+    /// link's commands are never answered).
+    pub fn queued_through(&self, mark: u64) -> u64 {
+        let answered = self.sent - self.pending.len() as u64;
+        mark.saturating_sub(answered)
+    }
+
     /// Queues one command and what its reply answers (nothing while the link is down:
     /// the chat asks nothing then, and changes are claimed again when it is back).
     fn send(&mut self, pending: Pending, encode: impl FnOnce(&Store, &mut Vec<u8>)) {
         if let Some(link) = self.commands.as_mut() {
             encode(&self.store, link.queue());
-            self.pending.push_back(pending);
+            self.expect(pending);
         }
     }
 
@@ -649,7 +673,7 @@ impl Outbox for ChatOut<'_> {
         };
         if let Some(link) = cluster.commands.as_mut() {
             encode(&cluster.store, link.queue());
-            cluster.pending.push_back(Pending::Question(Some(id), query));
+            cluster.expect(Pending::Question(Some(id), query));
         }
     }
 

@@ -104,6 +104,10 @@ pub struct Connection {
     pub closing: bool,
     /// On the loop's list of connections to read again next turn.
     pub read_again: bool,
+    /// With `--cluster`: the number of the last command its messages sent to Redis.
+    pub redis_mark: u64,
+    /// On the loop's list of connections waiting for Redis to catch up.
+    pub behind_redis: bool,
     /// When input last arrived (kept only with `--idle-timeout`; else the accept time).
     pub last_input: Instant,
 }
@@ -131,6 +135,8 @@ impl Connection {
             wants_writable: false,
             closing: false,
             read_again: false,
+            redis_mark: 0,
+            behind_redis: false,
             last_input: now,
         }
     }

@@ -133,6 +133,9 @@ pub struct Server {
     handshake_deadlines: VecDeque<(Instant, usize, u64)>,
     /// Connections that hit the read budget and must be read again next turn.
     read_again: Vec<usize>,
+    /// Connections not read until Redis has caught up with their last command, in the
+    /// order they were held: (key, serial). See `event_loop/cluster.rs`.
+    behind_redis: VecDeque<(usize, u64)>,
     /// Connections to remove at the end of this turn.
     to_close: Vec<(usize, CloseReason)>,
     /// Connections to be refused (server full, too many from one address, not TLS),
@@ -217,6 +220,7 @@ impl Server {
             detect_deadlines: VecDeque::new(),
             handshake_deadlines: VecDeque::new(),
             read_again: Vec::new(),
+            behind_redis: VecDeque::new(),
             to_close: Vec::new(),
             rejecting: 0,
             per_address: HashMap::new(),

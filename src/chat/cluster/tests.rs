@@ -355,6 +355,64 @@ fn a_move_takes_effect_where_it_comes_back_in_the_rooms_sequence() {
 }
 
 #[test]
+fn a_room_passed_through_is_kept_until_the_join_comes_back() {
+    let (mut chat, mut out) = shared_chat(&["alice", "bob"]);
+    // alice is in dev and b for a moment each (a quick /join dev, /join b, /join lobby):
+    // the rooms are nobody's here by the time her joins come back, but in the rooms'
+    // sequences she is in each from her join to her leave, and gets what was said there
+    // in between, as she would alone (and the confirmation of each join).
+    chat.handle(0, "/join dev", &counters(), &mut out);
+    chat.handle(0, "/join b", &counters(), &mut out);
+    chat.handle(0, "/join lobby", &counters(), &mut out);
+    let moves = std::mem::take(&mut out.published);
+    let (dev_join, rest) = moves.split_at(2); // leave lobby, join dev
+    for (room, kind, sender, text) in dev_join {
+        chat.deliver_room(room, *kind, *sender, text, &mut out);
+    }
+    chat.deliver_room(
+        "dev",
+        RoomKind::Line,
+        None,
+        "erin: dev, while she was in",
+        &mut out,
+    );
+    for (room, kind, sender, text) in rest {
+        chat.deliver_room(room, *kind, *sender, text, &mut out);
+    }
+    chat.deliver_room("dev", RoomKind::Line, None, "erin: dev, after she left", &mut out);
+    assert_eq!(
+        out.take(0),
+        [
+            "* alice joined",
+            "erin: dev, while she was in",
+            "* alice joined",
+            "* alice joined"
+        ]
+    );
+    assert_eq!(out.take(1), ["* alice left", "* alice joined"]);
+    assert_eq!(
+        chat.room_count(),
+        1,
+        "dev and b are dropped once she has left them"
+    );
+}
+
+#[test]
+fn a_room_whose_joiner_left_before_the_join_came_back_is_dropped() {
+    let (mut chat, mut out) = shared_chat(&["alice", "bob"]);
+    chat.handle(0, "/join dev", &counters(), &mut out);
+    chat.disconnect(0, None, &mut out);
+    bounce(&mut chat, &mut out);
+    assert_eq!(chat.room_count(), 1);
+    // Or the link was lost, and the join never comes back.
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    chat.handle(1, "/join lobby", &counters(), &mut out);
+    out.published.clear();
+    chat.set_cluster_up(false, &mut out);
+    assert_eq!(chat.room_count(), 1);
+}
+
+#[test]
 fn joins_above_the_announce_limit_travel_quietly() {
     let mut chat = Chat::new(ChatConfig {
         echo: false,

@@ -2,12 +2,24 @@
 //! clients get their answers (and their held input is handled again), and room and
 //! private messages from the bus reach this server's clients through the fan-out, like
 //! any other output of the turn.
+//!
+//! Redis works through the cluster's commands in order, so one client's flood of
+//! commands (a storm of `/join`s is four each) would delay everyone's room messages
+//! behind it. A client's next message therefore waits (unread, like a parked one) while
+//! Redis still has more than [`REDIS_SHARE`] commands to do up to the client's last
+//! one: whatever anyone sends finds at most that many, plus a message's worth from each
+//! other client, ahead of it.
 
 use super::Server;
 use crate::chat::Outbox;
 use crate::server::cluster::{ChatOut, ClusterEvent, LINK_LOST, LINK_RESTORED};
 use mio::Token;
 use std::time::Instant;
+
+/// Commands Redis may still have to do up to a client's last one before the client's
+/// next message waits: enough for a turn's room messages to be pipelined, few enough
+/// that a flood of commands delays others by a millisecond or two, not by the flood.
+pub(super) const REDIS_SHARE: u64 = 256;
 
 impl Server {
     /// An event on one of the Redis connections.
@@ -49,6 +61,59 @@ impl Server {
         }
         self.on_cluster_events(&mut events);
         self.cluster_events = events;
+    }
+
+    /// Whether the client's next message must wait for Redis to catch up (it is put on
+    /// the list of those waiting, once).
+    pub(super) fn behind_redis(&mut self, key: usize) -> bool {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return false;
+        };
+        let conn = &mut self.conns[key];
+        if cluster.queued_through(conn.redis_mark) <= REDIS_SHARE {
+            return false;
+        }
+        if !conn.behind_redis {
+            conn.behind_redis = true;
+            self.behind_redis.push_back((key, conn.serial));
+        }
+        true
+    }
+
+    /// After a message: if it sent commands to Redis (`sent_before` is the count before
+    /// it), the client's mark is the last of them.
+    pub(super) fn mark_redis_commands(&mut self, key: usize, sent_before: Option<u64>) {
+        let Some(sent) = self.cluster.as_ref().map(|c| c.commands_sent()) else {
+            return;
+        };
+        if sent_before != Some(sent) {
+            self.conns[key].redis_mark = sent;
+        }
+    }
+
+    /// Clients held for Redis whose last command is now within [`REDIS_SHARE`] of done
+    /// (or whose link was lost) are read again next turn, first held first out. The
+    /// first one still behind ends the search: one held later with an earlier mark
+    /// waits at most for the commands between the two marks.
+    fn release_behind_redis(&mut self) {
+        let Some(cluster) = self.cluster.as_ref() else {
+            return;
+        };
+        while let Some(&(key, serial)) = self.behind_redis.front() {
+            let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial) else {
+                self.behind_redis.pop_front(); // gone; its key may be someone else's
+                continue;
+            };
+            if cluster.queued_through(conn.redis_mark) > REDIS_SHARE {
+                break;
+            }
+            conn.behind_redis = false;
+            self.behind_redis.pop_front();
+            if !conn.closing && !conn.read_again {
+                conn.read_again = true;
+                self.read_again.push(key);
+            }
+        }
     }
 
     fn on_cluster_events(&mut self, events: &mut Vec<ClusterEvent>) {
@@ -101,5 +166,6 @@ impl Server {
                 }
             }
         }
+        self.release_behind_redis();
     }
 }

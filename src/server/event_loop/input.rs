@@ -29,8 +29,10 @@ enum Progress {
     Paused,
     /// Over `--msg-rate`: what is held (and what waits in the socket) waits this long.
     Throttled(Duration),
-    /// The client's last request waits for the cluster's answer: what is held (and
-    /// what waits in the socket) is handled after it (see `event_loop/cluster.rs`).
+    /// The client's last request waits for the cluster's answer, or Redis has too
+    /// many of the cluster's commands still to do up to the client's last one: what is
+    /// held (and what waits in the socket) is handled after that (see
+    /// `event_loop/cluster.rs`).
     Parked,
     /// The connection is closing.
     Stopped,
@@ -257,7 +259,7 @@ impl Server {
             if self.conns[key].closing {
                 return (input.len(), Progress::Stopped);
             }
-            if self.chat.is_waiting(key) {
+            if self.chat.is_waiting(key) || (budgeted && self.behind_redis(key)) {
                 return (at, Progress::Parked);
             }
             if budgeted {
@@ -285,7 +287,9 @@ impl Server {
                         bucket.spend();
                     }
                     let before = (self.work_so_far(), self.fanout.direct_bytes(key));
+                    let sent = self.cluster.as_ref().map(|c| c.commands_sent());
                     self.handle_item(key, item);
+                    self.mark_redis_commands(key, sent);
                     let work = self.work_so_far() - before.0;
                     let used = self.conns[key].used_in(turn);
                     used.work += work;
