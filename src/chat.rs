@@ -134,10 +134,13 @@ pub struct Chat {
     lobby: RoomId,
     next_guest: u64,
     messages_relayed: u64,
-    /// Names looked at by listing commands (`/who`, `/rooms`) so far: their cost grows
-    /// with the room or the server, not with the message, and the event loop counts it
-    /// against a client's share of a turn.
-    names_listed: u64,
+    /// Work so far whose cost grows with a room or the server, not with the message,
+    /// which the event loop counts against a client's share of a turn: names looked at
+    /// by listing commands (`/who`, `/rooms`), and, sharing a cluster, the members here
+    /// that a published join or leave notice will reach (the fan-out happens when the
+    /// notice comes back from the bus, in a later turn and out of the client's share,
+    /// so it is counted when published).
+    work: u64,
     /// Reused to compose outgoing text without an allocation per message.
     line: String,
     /// Cluster mode: the link to the other servers is up (rooms and nicks are shared).
@@ -165,7 +168,7 @@ impl Chat {
             lobby: 0,
             next_guest: 1,
             messages_relayed: 0,
-            names_listed: 0,
+            work: 0,
             line: String::new(),
             cluster_up: false,
             waiting: HashMap::new(),
@@ -191,9 +194,9 @@ impl Chat {
         self.messages_relayed
     }
 
-    /// Members and rooms looked at by `/who` and `/rooms` so far (see `names_listed`).
-    pub fn names_listed(&self) -> u64 {
-        self.names_listed
+    /// Work so far that grows with a room or the server (see the field `work`).
+    pub fn work(&self) -> u64 {
+        self.work
     }
 
     /// The nick of a client, if it is in the chat.
@@ -339,6 +342,13 @@ impl Chat {
         if matches!(kind, RoomKind::Enter(_)) && serial.is_some() {
             self.rooms[room].arriving += 1;
         }
+        let told_here = match kind {
+            RoomKind::Enter(Audience::All | Audience::Others) | RoomKind::Leave { told: true } => {
+                self.rooms[room].members.len()
+            }
+            _ => 0,
+        };
+        self.work += told_here as u64;
         out.publish(&self.rooms[room].name, kind, serial, &self.line);
     }
 

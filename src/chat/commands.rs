@@ -105,7 +105,7 @@ impl Chat {
     /// `/who` among this server's members of the room.
     pub(super) fn list_room_here(&mut self, id: ClientId, prefix: Option<&str>, out: &mut impl Outbox) {
         let room = &self.rooms[self.clients[&id].room];
-        self.names_listed += room.members.len() as u64;
+        self.work += room.members.len() as u64;
         let nicks = room
             .members
             .iter()
@@ -123,7 +123,7 @@ impl Chat {
         prefix: Option<&str>,
         out: &mut impl Outbox,
     ) {
-        self.names_listed += nicks.len() as u64;
+        self.work += nicks.len() as u64;
         who_line(&mut self.line, nicks.iter().map(String::as_str), prefix);
         out.to_client(id, &self.line);
     }
@@ -210,7 +210,7 @@ impl Chat {
 
     /// `/rooms` on this server.
     pub(super) fn list_rooms_here(&mut self, id: ClientId, out: &mut impl Outbox) {
-        self.names_listed += self.rooms.len() as u64;
+        self.work += self.rooms.len() as u64;
         let rooms = self
             .rooms
             .iter()
@@ -221,7 +221,7 @@ impl Chat {
 
     /// The `/rooms` reply from the cluster's rooms and counts.
     pub(super) fn rooms_reply(&mut self, id: ClientId, rooms: &[(String, u64)], out: &mut impl Outbox) {
-        self.names_listed += rooms.len() as u64;
+        self.work += rooms.len() as u64;
         rooms_line(
             &mut self.line,
             rooms.iter().map(|(n, c)| (n.as_str(), *c)).collect(),

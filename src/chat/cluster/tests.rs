@@ -413,6 +413,24 @@ fn a_room_whose_joiner_left_before_the_join_came_back_is_dropped() {
 }
 
 #[test]
+fn a_published_join_or_leave_costs_the_members_here_it_will_reach() {
+    let (mut chat, mut out) = shared_chat(&["alice", "bob", "carol"]);
+    chat.handle(2, "/join dev", &counters(), &mut out);
+    bounce(&mut chat, &mut out);
+    let before = chat.work();
+    // bob's leave is told to the lobby (alice and bob listen there), his join to dev
+    // (carol listens there): the fan-out of both happens when they come back from the
+    // bus, in a later turn, so they are counted now, against bob's share of this one.
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    assert_eq!(chat.work() - before, 2 + 1);
+    bounce(&mut chat, &mut out);
+    // A line is batched with the room's others: no such cost.
+    let before = chat.work();
+    chat.handle(1, "hello", &counters(), &mut out);
+    assert_eq!(chat.work(), before);
+}
+
+#[test]
 fn joins_above_the_announce_limit_travel_quietly() {
     let mut chat = Chat::new(ChatConfig {
         echo: false,

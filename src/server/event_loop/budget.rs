@@ -17,7 +17,8 @@ pub(super) const MESSAGE_BUDGET: usize = 1024;
 /// `/who` and `/rooms`. A flood into one room adds a span per member per turn, whatever
 /// its length; messages that cannot be batched (a storm of `/join`, each notice cut off
 /// from the last by another room's) add one per member each, and a `/who` in a room of
-/// N costs N: this is what bounds them.
+/// N costs N: this is what bounds them. Sharing a cluster, a join or leave notice costs
+/// the members here it will reach when it comes back from the bus.
 pub(super) const WORK_BUDGET: usize = 32 * 1024;
 /// Bytes encoded for all recipients in one turn past which input waits for the next
 /// turn (each connection still gets one message a turn), so one turn's buffers and the
@@ -38,7 +39,7 @@ impl Server {
     /// The work counted against budgets so far (see [`WORK_BUDGET`]): a difference
     /// before and after one message is what that message cost.
     pub(super) fn work_so_far(&self) -> usize {
-        self.fanout.span_count() + self.chat.names_listed() as usize
+        self.fanout.span_count() + self.chat.work() as usize
     }
 
     /// Whether the connection's next message may be handled in this turn.
