@@ -107,7 +107,7 @@ pub struct Connection {
     /// With `--cluster`: the number of the last command its messages sent to Redis.
     pub redis_mark: u64,
     /// On the loop's list of connections waiting for Redis to catch up.
-    pub behind_redis: bool,
+    pub held_for_redis: bool,
     /// When input last arrived (kept only with `--idle-timeout`; else the accept time).
     pub last_input: Instant,
 }
@@ -136,7 +136,7 @@ impl Connection {
             closing: false,
             read_again: false,
             redis_mark: 0,
-            behind_redis: false,
+            held_for_redis: false,
             last_input: now,
         }
     }

@@ -135,7 +135,7 @@ pub struct Server {
     read_again: Vec<usize>,
     /// Connections not read until Redis has caught up with their last command, in the
     /// order they were held: (key, serial). See `event_loop/cluster.rs`.
-    behind_redis: VecDeque<(usize, u64)>,
+    held_for_redis: VecDeque<(usize, u64)>,
     /// Connections to remove at the end of this turn.
     to_close: Vec<(usize, CloseReason)>,
     /// Connections to be refused (server full, too many from one address, not TLS),
@@ -220,7 +220,7 @@ impl Server {
             detect_deadlines: VecDeque::new(),
             handshake_deadlines: VecDeque::new(),
             read_again: Vec::new(),
-            behind_redis: VecDeque::new(),
+            held_for_redis: VecDeque::new(),
             to_close: Vec::new(),
             rejecting: 0,
             per_address: HashMap::new(),

@@ -73,9 +73,9 @@ impl Server {
         if cluster.queued_through(conn.redis_mark) <= REDIS_SHARE {
             return false;
         }
-        if !conn.behind_redis {
-            conn.behind_redis = true;
-            self.behind_redis.push_back((key, conn.serial));
+        if !conn.held_for_redis {
+            conn.held_for_redis = true;
+            self.held_for_redis.push_back((key, conn.serial));
         }
         true
     }
@@ -99,16 +99,16 @@ impl Server {
         let Some(cluster) = self.cluster.as_ref() else {
             return;
         };
-        while let Some(&(key, serial)) = self.behind_redis.front() {
+        while let Some(&(key, serial)) = self.held_for_redis.front() {
             let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial) else {
-                self.behind_redis.pop_front(); // gone; its key may be someone else's
+                self.held_for_redis.pop_front(); // gone; its key may be someone else's
                 continue;
             };
             if cluster.queued_through(conn.redis_mark) > REDIS_SHARE {
                 break;
             }
-            conn.behind_redis = false;
-            self.behind_redis.pop_front();
+            conn.held_for_redis = false;
+            self.held_for_redis.pop_front();
             if !conn.closing && !conn.read_again {
                 conn.read_again = true;
                 self.read_again.push(key);
