@@ -8,28 +8,13 @@ use common::{bin, run_to_exit, Client, Server, PATIENCE};
 use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 /// Skips messages until one ends with `suffix`.
 fn wait_for_suffix(client: &mut Client, suffix: &str) {
     let deadline = Instant::now() + PATIENCE;
     while !client.next().ends_with(suffix) {
         assert!(Instant::now() < deadline, "nothing ending in {suffix:?}");
-    }
-}
-
-/// Asks `/who` until `nick` is in `client`'s room (the client it waits for may still be
-/// connecting or reconnecting).
-fn wait_until_in_room(client: &mut Client, nick: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        client.send("/who");
-        let who = client.wait_for_prefix("* online (");
-        if who.split([' ', ',']).any(|word| word == nick) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{nick} never appeared: {who}");
-        std::thread::sleep(Duration::from_millis(50));
     }
 }
 
@@ -191,7 +176,7 @@ fn after_a_server_restart_the_client_reconnects_with_its_nick_and_room() {
     let first = serve_on(port);
     let mut client = Connect::piped(&[&format!("127.0.0.1:{port}"), "--nick", "erin"]);
     let mut watcher = first.lines();
-    wait_until_in_room(&mut watcher, "erin");
+    watcher.wait_until_in_room("erin");
     client.type_line("/join den");
     client.expect_line("* erin joined");
     drop(watcher);
@@ -200,7 +185,7 @@ fn after_a_server_restart_the_client_reconnects_with_its_nick_and_room() {
     let second = serve_on(port);
     let mut den = second.lines();
     den.send("/join den");
-    wait_until_in_room(&mut den, "erin");
+    den.wait_until_in_room("erin");
     client.type_line("back again");
     den.wait_for("erin: back again");
     assert!(client.stderr().contains("reconnecting in"), "{}", client.stderr());
@@ -214,7 +199,7 @@ fn without_reconnect_the_client_exits_1_when_the_server_goes_away() {
     let server = Server::start(&[]);
     let mut client = Connect::piped(&[&server.addr.to_string(), "--nick", "frank", "--no-reconnect"]);
     let mut watcher = server.lines();
-    wait_until_in_room(&mut watcher, "frank");
+    watcher.wait_until_in_room("frank");
     drop(watcher);
     drop(server);
     assert_eq!(client.wait().code(), Some(1));
@@ -263,7 +248,7 @@ fn sigint_exits_0() {
     let server = Server::start(&[]);
     let mut client = Connect::piped(&[&server.addr.to_string(), "--nick", "gina"]);
     let mut watcher = server.lines();
-    wait_until_in_room(&mut watcher, "gina");
+    watcher.wait_until_in_room("gina");
     let sent = unsafe { libc::kill(client.child.id() as i32, libc::SIGINT) };
     assert_eq!(sent, 0);
     assert!(client.wait().success(), "stderr:\n{}", client.stderr());

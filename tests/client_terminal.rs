@@ -394,7 +394,7 @@ fn a_lost_connection_keeps_the_typed_text_until_enter() {
     assert_eq!(rows.last().map(String::as_str), Some("you> half"), "{rows:#?}");
     let second = serve_on(port);
     let mut watcher = second.lines();
-    wait_until_in_room(&mut watcher, "erin");
+    watcher.wait_until_in_room("erin");
     watcher.expect_silence(Duration::from_millis(300));
     pane.wait_for_bottom("you> half");
     pane.type_text(" typed");
@@ -443,20 +443,6 @@ fn serve_on(port: u16) -> Server {
     let mut cmd = Command::new(bin());
     cmd.arg("serve").arg(format!("127.0.0.1:{port}"));
     Server::start_command(cmd)
-}
-
-/// Asks `/who` until `nick` is in `client`'s room.
-fn wait_until_in_room(client: &mut Client, nick: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        client.send("/who");
-        let who = client.wait_for_prefix("* online (");
-        if who.split([' ', ',']).any(|word| word == nick) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{nick} never appeared: {who}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Lines pasted in one burst (all the keys arrive in one read) are each shown and sent

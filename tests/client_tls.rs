@@ -7,7 +7,7 @@ mod common;
 
 use common::connect::Connect;
 use common::tls::TestPki;
-use common::{bin, run_to_exit, run_to_exit_within, Client, Server, PATIENCE};
+use common::{bin, run_to_exit, run_to_exit_within, Server, PATIENCE};
 use rustls::{ServerConnection, StreamOwned};
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
@@ -26,20 +26,6 @@ fn tls_server(pki: &TestPki) -> Server {
 /// `--ca FILE` for the test CA.
 fn ca(pki: &TestPki) -> String {
     pki.ca.display().to_string()
-}
-
-/// Asks `/who` until `nick` is online in `client`'s room.
-fn wait_until_in_room(client: &mut Client, nick: &str) {
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        client.send("/who");
-        let who = client.wait_for_prefix("* online (");
-        if who.split([' ', ',']).any(|word| word == nick) {
-            return;
-        }
-        assert!(Instant::now() < deadline, "{nick} never appeared: {who}");
-        std::thread::sleep(Duration::from_millis(50));
-    }
 }
 
 /// Accepts one TLS connection with the test certificate and returns all the plaintext
@@ -127,7 +113,7 @@ fn a_plain_clients_line_is_printed_by_the_tls_client_and_the_other_way_round() {
     bob.set_nick("bob");
     let addr = server.addr.to_string();
     let mut alice = Connect::piped(&["--tls", "--ca", &ca(&pki), &addr, "--nick", "alice"]);
-    wait_until_in_room(&mut bob, "alice");
+    bob.wait_until_in_room("alice");
     bob.send("hi over tls");
     alice.type_line("hi in the clear");
     bob.wait_for("alice: hi in the clear");
@@ -238,14 +224,14 @@ fn after_a_restart_the_tls_client_reconnects_with_its_nick_and_room() {
     ]);
     let mut watcher = first.lines();
     watcher.send("/join den");
-    wait_until_in_room(&mut watcher, "erin");
+    watcher.wait_until_in_room("erin");
     drop(watcher);
     drop(first);
     erin.wait_for_stderr("lost connection to 127.0.0.1:");
     let second = serve();
     let mut den = second.lines();
     den.send("/join den");
-    wait_until_in_room(&mut den, "erin");
+    den.wait_until_in_room("erin");
     erin.type_line("back again");
     den.wait_for("erin: back again");
     erin.wait_for_stderr(&format!("connected to {addr}"));

@@ -288,6 +288,21 @@ impl Client {
         }
     }
 
+    /// Asks `/who` until `nick` is in this client's room (the client it waits for may
+    /// still be connecting or reconnecting), at most `PATIENCE`.
+    pub fn wait_until_in_room(&mut self, nick: &str) {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            self.send("/who");
+            let who = self.wait_for_prefix("* online (");
+            if who.split([' ', ',']).any(|word| word == nick) {
+                return;
+            }
+            assert!(Instant::now() < deadline, "{nick} never appeared: {who}");
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// Asserts nothing arrives within `wait`.
     pub fn expect_silence(&mut self, wait: Duration) {
         if let Some(got) = self.recv_within(wait) {
