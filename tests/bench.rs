@@ -41,6 +41,23 @@ fn bench(args: &[&str]) -> Finished {
     run_to_exit_within(&all, BENCH_PATIENCE)
 }
 
+/// `mio-chat bench ADDR --clients C --senders S --messages M EXTRA... --json`.
+fn fan_out(addr: &str, clients: u64, senders: u64, messages: u64, extra: &[&str]) -> Finished {
+    let (clients, senders, messages) = (clients.to_string(), senders.to_string(), messages.to_string());
+    let mut args = vec![
+        addr,
+        "--clients",
+        &clients,
+        "--senders",
+        &senders,
+        "--messages",
+        &messages,
+    ];
+    args.extend_from_slice(extra);
+    args.push("--json");
+    bench(&args)
+}
+
 /// Asserts a clean run of `receivers` x `senders` x `messages`: exact counts, exit 0.
 fn assert_exact(run: &Finished, receivers: u64, senders: u64, messages: u64) {
     assert_eq!(run.code(), 0, "stdout:\n{}\nstderr:\n{}", run.stdout, run.stderr);
@@ -64,16 +81,7 @@ fn assert_exact(run: &Finished, receivers: u64, senders: u64, messages: u64) {
 fn frames_fan_out_delivers_every_message_exactly_once() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let run = bench(&[
-        &addr,
-        "--clients",
-        "50",
-        "--senders",
-        "2",
-        "--messages",
-        "200",
-        "--json",
-    ]);
+    let run = fan_out(&addr, 50, 2, 200, &[]);
     assert_exact(&run, 50, 2, 200);
     assert_eq!(run.field("framing"), "\"frames\"");
     assert_eq!(run.number("latency_count"), 50 * 2 * 200);
@@ -84,19 +92,7 @@ fn frames_fan_out_delivers_every_message_exactly_once() {
 fn lines_fan_out_delivers_every_message_exactly_once() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let args = [
-        &addr,
-        "--clients",
-        "50",
-        "--senders",
-        "2",
-        "--messages",
-        "200",
-        "--framing",
-        "lines",
-        "--json",
-    ];
-    let run = bench(&args);
+    let run = fan_out(&addr, 50, 2, 200, &["--framing", "lines"]);
     assert_exact(&run, 50, 2, 200);
     assert_eq!(run.field("framing"), "\"lines\"");
 }
@@ -107,19 +103,7 @@ fn lines_fan_out_delivers_every_message_exactly_once() {
 fn websocket_fan_out_delivers_every_message_exactly_once() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let args = [
-        &addr,
-        "--clients",
-        "20",
-        "--senders",
-        "2",
-        "--messages",
-        "200",
-        "--framing",
-        "websocket",
-        "--json",
-    ];
-    let run = bench(&args);
+    let run = fan_out(&addr, 20, 2, 200, &["--framing", "websocket"]);
     assert_exact(&run, 20, 2, 200);
     assert_eq!(run.field("framing"), "\"websocket\"");
     assert_eq!(run.number("latency_count"), 20 * 2 * 200);
@@ -132,21 +116,13 @@ fn websocket_over_tls_delivers_every_message_exactly_once() {
     let server_args = pki.server_args();
     let server = Server::start(&server_args.iter().map(String::as_str).collect::<Vec<_>>());
     let addr = server.addr.to_string();
-    let args = [
+    let run = fan_out(
         &addr,
-        "--clients",
-        "20",
-        "--senders",
-        "2",
-        "--messages",
-        "200",
-        "--framing",
-        "websocket",
-        "--tls",
-        "--insecure",
-        "--json",
-    ];
-    let run = bench(&args);
+        20,
+        2,
+        200,
+        &["--framing", "websocket", "--tls", "--insecure"],
+    );
     assert_exact(&run, 20, 2, 200);
     assert_eq!(run.field("framing"), "\"websocket\"");
     assert_eq!(run.field("tls"), "true");
@@ -159,21 +135,8 @@ fn websocket_over_tls_delivers_every_message_exactly_once() {
 fn websocket_recipients_of_big_turns_get_everything() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let args = [
-        &addr,
-        "--clients",
-        "2",
-        "--senders",
-        "1",
-        "--messages",
-        "3",
-        "--size",
-        "20000",
-        "--framing",
-        "websocket",
-        "--json",
-    ];
-    assert_exact(&bench(&args), 2, 1, 3);
+    let run = fan_out(&addr, 2, 1, 3, &["--size", "20000", "--framing", "websocket"]);
+    assert_exact(&run, 2, 1, 3);
 }
 
 /// A server that does not answer the upgrade with HTTP fails every connection, and the
@@ -206,19 +169,8 @@ fn websocket_against_a_frames_only_server_names_the_failed_upgrade() {
 fn a_room_run_joins_first_and_counts_exactly() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let args = [
-        &addr,
-        "--clients",
-        "30",
-        "--senders",
-        "3",
-        "--messages",
-        "100",
-        "--room",
-        "bench",
-        "--json",
-    ];
-    assert_exact(&bench(&args), 30, 3, 100);
+    let run = fan_out(&addr, 30, 3, 100, &["--room", "bench"]);
+    assert_exact(&run, 30, 3, 100);
 }
 
 /// Two event loops split the connections and still count exactly.
@@ -226,19 +178,8 @@ fn a_room_run_joins_first_and_counts_exactly() {
 fn two_threads_share_the_connections() {
     let server = Server::start(&[]);
     let addr = server.addr.to_string();
-    let args = [
-        &addr,
-        "--clients",
-        "40",
-        "--senders",
-        "2",
-        "--messages",
-        "150",
-        "--threads",
-        "2",
-        "--json",
-    ];
-    assert_exact(&bench(&args), 40, 2, 150);
+    let run = fan_out(&addr, 40, 2, 150, &["--threads", "2"]);
+    assert_exact(&run, 40, 2, 150);
 }
 
 /// A paced run for a duration: whatever was sent, every receiver got all of it.
