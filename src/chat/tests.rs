@@ -4,10 +4,15 @@ use super::*;
 use crate::chat::recorder::Recorder;
 
 fn chat_with(n: usize, echo: bool) -> (Chat, Recorder) {
+    chat_configured(n, echo, DEFAULT_ANNOUNCE_LIMIT)
+}
+
+/// A chat alone with clients `0..n` connected and their welcomes taken.
+fn chat_configured(n: usize, echo: bool, announce_limit: usize) -> (Chat, Recorder) {
     let mut chat = Chat::new(ChatConfig {
         echo,
         max_message: 100,
-        announce_limit: DEFAULT_ANNOUNCE_LIMIT,
+        announce_limit,
         cluster: false,
     });
     let mut out = Recorder::default();
@@ -293,18 +298,7 @@ fn unknown_clients_are_ignored() {
 
 /// A chat whose rooms stop announcing presence above `limit` members.
 fn chat_with_announce_limit(n: usize, limit: usize) -> (Chat, Recorder) {
-    let mut chat = Chat::new(ChatConfig {
-        echo: false,
-        max_message: 100,
-        announce_limit: limit,
-        cluster: false,
-    });
-    let mut out = Recorder::default();
-    for id in 0..n {
-        chat.connect(id, &mut out);
-    }
-    out.got.clear();
-    (chat, out)
+    chat_configured(n, false, limit)
 }
 
 #[test]
