@@ -654,6 +654,7 @@ fn a_killed_servers_clients_are_announced_lost_and_their_nicks_freed() {
     erin.send("/nick Carol");
     erin.expect("* erin is now Carol");
     bob.wait_for("* erin is now Carol");
+    assert_eq!(bob.ask("/rooms", "* rooms"), "* rooms (2): dev (2), lobby (1)");
 
     // Another heartbeat round: nobody is told twice.
     std::thread::sleep(Duration::from_millis(2500));

@@ -9,7 +9,7 @@
 //! |---|---|---|
 //! | `nicks` | hash | lower-case nick -> `node US Nick` (who holds it, how it is spelled) |
 //! | `guest` | string | the last guest number given out |
-//! | `rooms` | hash | lower-case room -> room name as first spelled |
+//! | `rooms` | hash | lower-case room -> `members US Name` (how many are in it, on every server, and its name as first spelled) |
 //! | `members:<room>` | set | nicks in the room, on every server |
 //! | `node:<node>` | hash | nick -> room, for each client of that server |
 //! | `nodes` | set | servers that joined the cluster |
@@ -27,6 +27,39 @@ pub const HEARTBEAT_TTL_SECS: u64 = 10;
 /// How often a server renews its heartbeat and looks for dead ones.
 pub const HEARTBEAT_EVERY_SECS: u64 = 2;
 
+/// A room's members change only through these two, which keep the count in `rooms` in
+/// step with the `members:<room>` set, create the room (named `room`, as first
+/// spelled) with its first member and delete it (but the lobby) with its last, so that
+/// `/rooms` reads one hash. `remove_member` returns how many members are left.
+macro_rules! members_fn {
+    () => {
+        r#"
+local function room_entry(P, r)
+  local v = redis.call('HGET', P..'rooms', r)
+  local sep = v and string.find(v, '\31', 1, true)
+  if not sep then return 0, v end
+  return tonumber(string.sub(v, 1, sep - 1)) or 0, string.sub(v, sep + 1)
+end
+local function add_member(P, r, room, nick)
+  if redis.call('SADD', P..'members:'..r, nick) == 0 then return end
+  local n, name = room_entry(P, r)
+  redis.call('HSET', P..'rooms', r, (n + 1) .. '\31' .. (name or room))
+end
+local function remove_member(P, r, nick)
+  if redis.call('SREM', P..'members:'..r, nick) == 0 then return redis.call('SCARD', P..'members:'..r) end
+  local n, name = room_entry(P, r)
+  n = math.max(n - 1, 0)
+  if n == 0 and r ~= 'lobby' then
+    redis.call('HDEL', P..'rooms', r)
+  else
+    redis.call('HSET', P..'rooms', r, n .. '\31' .. (name or r))
+  end
+  return n
+end
+"#
+    };
+}
+
 /// Frees everything a server held: used for a dead server (announced) and for this
 /// server's own leftovers when it (re)connects.
 macro_rules! release_fn {
@@ -37,9 +70,7 @@ local function release(P, node, announce, limit, origin, reason)
   for i = 1, #entries, 2 do
     local nick, room = entries[i], entries[i+1]
     local r = string.lower(room)
-    redis.call('SREM', P..'members:'..r, nick)
-    local left = redis.call('SCARD', P..'members:'..r)
-    if left == 0 and r ~= 'lobby' then redis.call('HDEL', P..'rooms', r) end
+    local left = remove_member(P, r, nick)
     if announce and left + 1 <= limit then
       redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..origin..'\31-\31* '..nick..' left ('..reason..')')
     end
@@ -60,13 +91,14 @@ end
 /// if another server had taken it for dead meanwhile (its clients' rooms were told
 /// they left), else 0.
 const REGISTER: &str = concat!(
+    members_fn!(),
     release_fn!(),
     r#"
 local P, node = ARGV[1], ARGV[2]
 release(P, node, ARGV[4] == '1', tonumber(ARGV[5]), node, 'server lost')
 redis.call('SADD', P..'nodes', node)
 redis.call('SET', P..'alive:'..node, '1', 'EX', ARGV[3])
-redis.call('HSETNX', P..'rooms', 'lobby', 'lobby')
+redis.call('HSETNX', P..'rooms', 'lobby', '0\31lobby')
 return redis.call('DEL', P..'reaped:'..node)
 "#
 );
@@ -77,6 +109,7 @@ return redis.call('DEL', P..'reaped:'..node)
 /// wakes up. Returns 1 if this server finds its own tombstone (it must claim its
 /// clients again), else 0.
 const HEARTBEAT: &str = concat!(
+    members_fn!(),
     release_fn!(),
     r#"
 local P, me = ARGV[1], ARGV[2]
@@ -97,6 +130,7 @@ return back
 /// ARGV: prefix, node, announce limit. Leaves the cluster (a server shutting down):
 /// its clients' nicks are freed and their rooms told at once.
 const LEAVE: &str = concat!(
+    members_fn!(),
     release_fn!(),
     r#"
 local P, node = ARGV[1], ARGV[2]
@@ -128,45 +162,51 @@ return redis.call('HSETNX', P..'nicks', string.lower(nick), node..'\31'..nick)
 /// ARGV: prefix, node, nick, room, serial, announce (0/1), announce limit. Claims the
 /// nick again after a lost link (0 if it is someone else's now) and puts it back in its
 /// room; with `announce` (the others had been told it left) its room is told it is back.
-const RECLAIM: &str = r#"
+const RECLAIM: &str = concat!(
+    members_fn!(),
+    r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
 local k, v = string.lower(nick), node..'\31'..nick
 local holder = redis.call('HGET', P..'nicks', k)
 if holder and holder ~= v then return 0 end
 redis.call('HSET', P..'nicks', k, v)
 local r = string.lower(room)
-redis.call('SADD', P..'members:'..r, nick)
-redis.call('HSETNX', P..'rooms', r, room)
+add_member(P, r, room, nick)
 redis.call('HSET', P..'node:'..node, nick, room)
 if ARGV[6] == '1' and redis.call('SCARD', P..'members:'..r) <= tonumber(ARGV[7]) then
   redis.call('PUBLISH', P..'room:'..r, '1\31R\31'..node..'\31'..ARGV[5]..'\31* '..nick..' joined (server back)')
 end
 return 1
-"#;
+"#
+);
 
 /// ARGV: prefix, node, nick, room.
-const JOINED: &str = r#"
+const JOINED: &str = concat!(
+    members_fn!(),
+    r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local r = string.lower(room)
-redis.call('SADD', P..'members:'..r, nick)
-redis.call('HSETNX', P..'rooms', r, room)
+add_member(P, string.lower(room), room, nick)
 redis.call('HSET', P..'node:'..node, nick, room)
 return 1
-"#;
+"#
+);
 
 /// ARGV: prefix, node, nick, room.
-const LEFT: &str = r#"
+const LEFT: &str = concat!(
+    members_fn!(),
+    r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-local r = string.lower(room)
-redis.call('SREM', P..'members:'..r, nick)
-if r ~= 'lobby' and redis.call('SCARD', P..'members:'..r) == 0 then redis.call('HDEL', P..'rooms', r) end
+remove_member(P, string.lower(room), nick)
 redis.call('HDEL', P..'node:'..node, nick)
 return 1
-"#;
+"#
+);
 
 /// ARGV: prefix, node, old, new, room. The new nick is claimed already (or differs
 /// from the old only in case).
-const RENAMED: &str = r#"
+const RENAMED: &str = concat!(
+    members_fn!(),
+    r#"
 local P, node, old, new, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4], ARGV[5]
 local mine = node..'\31'
 local ko, kn = string.lower(old), string.lower(new)
@@ -174,12 +214,13 @@ if redis.call('HGET', P..'nicks', ko) == mine..old then redis.call('HDEL', P..'n
 local holder = redis.call('HGET', P..'nicks', kn)
 if not holder or string.sub(holder, 1, #mine) == mine then redis.call('HSET', P..'nicks', kn, mine..new) end
 local r = string.lower(room)
-redis.call('SREM', P..'members:'..r, old)
-redis.call('SADD', P..'members:'..r, new)
+remove_member(P, r, old)
+add_member(P, r, room, new)
 redis.call('HDEL', P..'node:'..node, old)
 redis.call('HSET', P..'node:'..node, new, room)
 return 1
-"#;
+"#
+);
 
 /// ARGV: prefix, node, nick. Frees the nick if this server holds it.
 const GONE: &str = r#"
@@ -188,18 +229,6 @@ local k = string.lower(nick)
 if redis.call('HGET', P..'nicks', k) == node..'\31'..nick then redis.call('HDEL', P..'nicks', k) end
 redis.call('HDEL', P..'node:'..node, nick)
 return 1
-"#;
-
-/// ARGV: prefix. `{name, members, name, members, ...}` for every room with members,
-/// and the lobby.
-const ROOMS: &str = r#"
-local P = ARGV[1]
-local all, out = redis.call('HGETALL', P..'rooms'), {}
-for i = 1, #all, 2 do
-  local n = redis.call('SCARD', P..'members:'..all[i])
-  if n > 0 or all[i] == 'lobby' then out[#out+1] = all[i+1]; out[#out+1] = n end
-end
-return out
 "#;
 
 /// ARGV: prefix. `{clients, rooms}`.
@@ -339,9 +368,10 @@ impl Store {
         encode_command(&[b"SMEMBERS", key.as_bytes()], out);
     }
 
-    /// Every room. Reply: see [`parse_rooms`].
+    /// Every room: one `HGETALL`, no script. Reply: see [`parse_rooms`].
     pub fn rooms(&self, out: &mut Vec<u8>) {
-        self.eval(ROOMS, &[], out);
+        let key = format!("{}rooms", self.prefix);
+        encode_command(&[b"HGETALL", key.as_bytes()], out);
     }
 
     /// Clients and rooms. Reply: see [`parse_stats`].
@@ -384,13 +414,24 @@ pub fn parse_names(reply: Value) -> Option<Vec<String>> {
     reply.into_array()?.iter().map(text).collect()
 }
 
-/// [`Store::rooms`]'s reply: names and member counts.
+/// [`Store::rooms`]'s reply (the `rooms` hash): names and member counts of the rooms
+/// with members, and the lobby.
 pub fn parse_rooms(reply: Value) -> Option<Vec<(String, u64)>> {
     let items = reply.into_array()?;
-    items
-        .chunks(2)
-        .map(|pair| Some((text(pair.first()?)?, pair.get(1)?.as_int()?.max(0) as u64)))
-        .collect()
+    if items.len() % 2 != 0 {
+        return None;
+    }
+    let mut rooms = Vec::with_capacity(items.len() / 2);
+    for pair in items.chunks(2) {
+        let key = text(&pair[0])?;
+        let entry = text(&pair[1])?;
+        let (count, name) = entry.split_once('\u{1f}')?;
+        let count: u64 = count.parse().ok()?;
+        if count > 0 || key == "lobby" {
+            rooms.push((name.to_string(), count));
+        }
+    }
+    Some(rooms)
 }
 
 /// [`Store::stats`]'s reply: clients and rooms.
@@ -475,13 +516,23 @@ mod tests {
         assert_eq!(
             parse_rooms(Value::Array(Some(vec![
                 bulk("lobby"),
-                Value::Integer(2),
-                bulk("Dev"),
-                Value::Integer(1)
+                bulk("0\u{1f}lobby"),
+                bulk("dev"),
+                bulk("1\u{1f}Dev"),
+                bulk("gone"),
+                bulk("0\u{1f}Gone"),
             ]))),
-            Some(vec![("lobby".into(), 2), ("Dev".into(), 1)])
+            Some(vec![("lobby".into(), 0), ("Dev".into(), 1)])
         );
         assert_eq!(parse_rooms(Value::Array(Some(vec![bulk("lobby")]))), None);
+        assert_eq!(
+            parse_rooms(Value::Array(Some(vec![bulk("dev"), bulk("x\u{1f}Dev")]))),
+            None
+        );
+        assert_eq!(
+            parse_rooms(Value::Array(Some(vec![bulk("dev"), bulk("Dev")]))),
+            None
+        );
         assert_eq!(
             parse_stats(Value::Array(Some(vec![Value::Integer(5), Value::Integer(2)]))),
             Some((5, 2))
