@@ -1034,3 +1034,36 @@ fn a_storm_of_commands_does_not_queue_others_behind_it_in_redis() {
         "* online (3): stormer, talker, watcher"
     );
 }
+
+/// A Redis that asks for a password: servers given it in the address (percent-encoded,
+/// here with an `@` in it) link up and chat through it, and never print it; a server
+/// given a wrong one serves its own clients alone, tells them the link is lost, and
+/// says why in its log.
+#[test]
+fn a_password_in_the_address_is_sent_to_redis_and_never_shown() {
+    let redis = Redis::start_with_password("pa@ss w0rd");
+    assert!(redis.url().contains(":pa%40ss%20w0rd@"), "{}", redis.url());
+    let a = start_node(&redis, "A", &[]);
+    let b = start_node(&redis, "B", &[]);
+    let mut alice = peer(&a, Framing::Lines, "alice");
+    let mut bob = peer(&b, Framing::Frames, "bob");
+    alice.wait_for("* guest2 is now bob");
+    alice.send("through a locked Redis");
+    bob.wait_for("alice: through a locked Redis");
+
+    let wrong = format!("redis://:not-it@127.0.0.1:{}", redis.port);
+    let mut cmd = std::process::Command::new(common::bin());
+    cmd.args(["serve", "127.0.0.1:0", "--cluster", &wrong, "--node-name", "C"])
+        .env("RUST_LOG", "info");
+    let c = Server::start_command(cmd);
+    wait_for_stderr(&c, "Redis refused the password", common::PATIENCE);
+    let (mut carol, _, _) = admit(&c, Framing::Lines);
+    carol.wait_for(LINK_LOST);
+    for server in [&a, &b, &c] {
+        let log = server.stderr();
+        for secret in ["pa@ss", "pa%40ss", "not-it"] {
+            assert!(!log.contains(secret), "the password is in the log:\n{log}");
+        }
+    }
+    assert!(c.stderr().contains(":***@127.0.0.1"), "{}", c.stderr());
+}

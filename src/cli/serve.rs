@@ -88,7 +88,7 @@ const FLAGS: &[FlagSpec] = &[
     (
         "cluster",
         "URL",
-        "share rooms, nicks and presence with the other servers on this Redis: redis://HOST:PORT[/DB]",
+        "share rooms, nicks and presence with the other servers on this Redis: redis://[[USER]:PASSWORD@]HOST[:PORT][/DB]",
     ),
     (
         "node-name",

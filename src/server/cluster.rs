@@ -11,9 +11,9 @@
 use super::redis_link::RedisLink;
 use crate::chat::cluster::{Answer, Member, Presence, Query};
 use crate::chat::{ClientId, Outbox, RoomId, RoomMembers};
-use crate::cluster::address::RedisAddress;
+use crate::cluster::address::{Credentials, RedisAddress};
 use crate::cluster::bus::{self, BusMessage, RoomKind};
-use crate::cluster::resp::Value;
+use crate::cluster::resp::{encode_command, Value};
 use crate::cluster::store::{self, Store, HEARTBEAT_EVERY_SECS};
 use crate::fanout::Fanout;
 use log::{debug, info, warn};
@@ -57,6 +57,9 @@ pub struct ClusterConfig {
 enum Pending {
     /// Nothing waits for it (a change to the shared state, a publish).
     Nothing,
+    /// `AUTH`: refused, the link is lost (and tried again, in case the password changes
+    /// back).
+    Auth,
     /// This server's registration: its clients are claimed again when it is done.
     Registration,
     /// A heartbeat: 1 if this server had been taken for dead.
@@ -233,9 +236,15 @@ impl Cluster {
             .and_then(|commands| Ok((commands, RedisLink::connect(addr, registry, BUS)?)));
         match links {
             Ok((mut commands, mut bus)) => {
+                if let Some(credentials) = &self.config.redis.auth {
+                    for link in [&mut commands, &mut bus] {
+                        encode_auth(credentials, link.queue());
+                    }
+                    self.expect(Pending::Auth);
+                }
                 if self.config.redis.db != 0 {
                     let db = self.config.redis.db.to_string();
-                    crate::cluster::resp::encode_command(&[b"SELECT", db.as_bytes()], commands.queue());
+                    encode_command(&[b"SELECT", db.as_bytes()], commands.queue());
                     self.expect(Pending::Nothing);
                 }
                 self.store.subscribe(bus.queue());
@@ -302,6 +311,9 @@ impl Cluster {
                 .pending
                 .pop_front()
                 .ok_or_else(|| io::Error::other("a reply nobody asked for"))?;
+            if let (Pending::Auth, Value::Error(e)) = (&pending, &reply) {
+                return Err(io::Error::other(format!("Redis refused the password: {e}")));
+            }
             self.answer(pending, reply, events);
         }
         Ok(())
@@ -477,7 +489,7 @@ impl Cluster {
             warn!("cluster: Redis refused a command: {e}");
         }
         match pending {
-            Pending::Nothing => {}
+            Pending::Nothing | Pending::Auth => {}
             Pending::Registration | Pending::Heartbeat => {
                 let taken_for_dead = reply.as_int() == Some(1);
                 if taken_for_dead {
@@ -555,6 +567,15 @@ impl Cluster {
 
     /// One value from the subscription connection.
     fn on_bus(&mut self, value: Value, events: &mut Vec<ClusterEvent>) -> io::Result<()> {
+        match &value {
+            // `AUTH`'s answer, before the subscriptions are confirmed.
+            Value::Simple(ok) if ok == "OK" && self.subscribed == 0 => return Ok(()),
+            Value::Error(e) if self.subscribed == 0 && self.config.redis.auth.is_some() => {
+                return Err(io::Error::other(format!("Redis refused the password: {e}")));
+            }
+            Value::Error(e) => return Err(io::Error::other(format!("Redis said on the bus: {e}"))),
+            _ => {}
+        }
         let parts = value
             .into_array()
             .ok_or_else(|| io::Error::other("the bus sent something that is not a message"))?;
@@ -624,6 +645,16 @@ impl Cluster {
     /// Bad bus messages dropped so far.
     pub fn bad_messages(&self) -> u64 {
         self.bad_messages
+    }
+}
+
+/// `AUTH [USER] PASSWORD`, the first command on each connection to a Redis that asks
+/// for a password.
+fn encode_auth(credentials: &Credentials, out: &mut Vec<u8>) {
+    let password = credentials.password.as_bytes();
+    match &credentials.user {
+        Some(user) => encode_command(&[b"AUTH", user.as_bytes(), password], out),
+        None => encode_command(&[b"AUTH", password], out),
     }
 }
 

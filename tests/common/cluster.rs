@@ -80,17 +80,29 @@ pub struct Redis {
     child: Option<Child>,
     /// The port it listens on (kept across restarts: servers reconnect to it).
     pub port: u16,
+    /// `--requirepass`, if it asks for a password.
+    password: Option<String>,
     log: Arc<Mutex<String>>,
 }
 
 impl Redis {
     /// Starts a Redis on a free port and waits until it answers.
     pub fn start() -> Redis {
+        Redis::start_with(None)
+    }
+
+    /// Starts a Redis that asks for `password` (`--requirepass`).
+    pub fn start_with_password(password: &str) -> Redis {
+        Redis::start_with(Some(password.to_string()))
+    }
+
+    fn start_with(password: Option<String>) -> Redis {
         for _ in 0..20 {
             let port = free_port();
             let mut redis = Redis {
                 child: None,
                 port,
+                password: password.clone(),
                 log: Arc::new(Mutex::new(String::new())),
             };
             if redis.try_spawn() {
@@ -100,9 +112,22 @@ impl Redis {
         panic!("could not start redis-server on a free port after 20 tries");
     }
 
-    /// `redis://127.0.0.1:PORT`, for `--cluster`.
+    /// `redis://127.0.0.1:PORT`, for `--cluster` (with `:PASSWORD@`, percent-encoded,
+    /// if it asks for one).
     pub fn url(&self) -> String {
-        format!("redis://127.0.0.1:{}", self.port)
+        match &self.password {
+            Some(password) => {
+                let encoded: String = password
+                    .bytes()
+                    .map(|b| match b {
+                        b'a'..=b'z' | b'A'..=b'Z' | b'0'..=b'9' => (b as char).to_string(),
+                        _ => format!("%{b:02X}"),
+                    })
+                    .collect();
+                format!("redis://:{encoded}@127.0.0.1:{}", self.port)
+            }
+            None => format!("redis://127.0.0.1:{}", self.port),
+        }
     }
 
     /// Spawns redis-server on `self.port`; true once it answers as that process (and
@@ -111,6 +136,7 @@ impl Redis {
         let mut child = Command::new(redis_server_path())
             .args(["--port", &self.port.to_string()])
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+            .args(self.password.iter().flat_map(|p| ["--requirepass", p.as_str()]))
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -194,8 +220,15 @@ impl Redis {
     fn try_command(&self, args: &[&[u8]]) -> std::io::Result<String> {
         let mut stream = TcpStream::connect(("127.0.0.1", self.port))?;
         stream.set_read_timeout(Some(PATIENCE))?;
+        if let Some(password) = &self.password {
+            stream.write_all(&resp_command(&[b"AUTH", password.as_bytes()]))?;
+        }
         stream.write_all(&resp_command(args))?;
-        let reply = read_reply(&mut BufReader::new(stream))?;
+        let mut replies = BufReader::new(stream);
+        if self.password.is_some() {
+            read_reply(&mut replies)?; // +OK
+        }
+        let reply = read_reply(&mut replies)?;
         Ok(String::from_utf8_lossy(&reply).into_owned())
     }
 
