@@ -159,6 +159,9 @@ pub struct Cluster {
     next_heartbeat: Option<Instant>,
     /// Bad bus messages so far (logged at powers of two).
     bad_messages: u64,
+    /// Commands Redis refused so far (logged at powers of two: a Redis out of memory
+    /// refuses every write, and the log must not grow with the traffic).
+    refused: u64,
     /// Reused to encode one bus message.
     payload: Vec<u8>,
 }
@@ -185,6 +188,7 @@ impl Cluster {
             bus_read_again: false,
             next_heartbeat: None,
             bad_messages: 0,
+            refused: 0,
             payload: Vec::new(),
         }
     }
@@ -486,7 +490,10 @@ impl Cluster {
     /// What a reply means, by what it answers.
     fn answer(&mut self, pending: Pending, reply: Value, events: &mut Vec<ClusterEvent>) {
         if let Value::Error(e) = &reply {
-            warn!("cluster: Redis refused a command: {e}");
+            self.refused += 1;
+            if self.refused.is_power_of_two() {
+                warn!("cluster: Redis refused a command: {e}; {} so far", self.refused);
+            }
         }
         match pending {
             Pending::Nothing | Pending::Auth => {}
