@@ -1078,21 +1078,35 @@ fn commands_redis_refuses_are_logged_at_powers_of_two() {
     let mut mover = peer(&a, Framing::Lines, "mover");
     let mut watcher = peer(&a, Framing::Frames, "watcher");
     mover.wait_for("* guest2 is now watcher");
-    assert!(redis.command(&[b"CONFIG", b"SET", b"maxmemory", b"1"]).starts_with("+OK"));
+    assert!(redis
+        .command(&[b"CONFIG", b"SET", b"maxmemory", b"1"])
+        .starts_with("+OK"));
 
     const PAIRS: usize = 100; // each join is scripts Redis refuses
-    mover.client.send_raw("/join a\n/join lobby\n".repeat(PAIRS).as_bytes());
+    mover
+        .client
+        .send_raw("/join a\n/join lobby\n".repeat(PAIRS).as_bytes());
     let deadline = Instant::now() + common::PATIENCE;
     while mover.count("* mover joined") < 2 * PAIRS && Instant::now() < deadline {
         mover.recv_within(Duration::from_millis(100));
     }
-    assert_eq!(mover.count("* mover joined"), 2 * PAIRS, "the joins still go through the bus");
+    assert_eq!(
+        mover.count("* mover joined"),
+        2 * PAIRS,
+        "the joins still go through the bus"
+    );
     wait_for_stderr(&a, "; 128 so far", common::PATIENCE); // at least 128 refused
     let logged = stderr_count(&a, "Redis refused a command");
-    assert!(logged <= 9, "{logged} lines for fewer than 512 refusals:\n{}", a.stderr());
+    assert!(
+        logged <= 9,
+        "{logged} lines for fewer than 512 refusals:\n{}",
+        a.stderr()
+    );
     assert!(a.stderr().contains("OOM command not allowed"), "{}", a.stderr());
 
-    assert!(redis.command(&[b"CONFIG", b"SET", b"maxmemory", b"0"]).starts_with("+OK"));
+    assert!(redis
+        .command(&[b"CONFIG", b"SET", b"maxmemory", b"0"])
+        .starts_with("+OK"));
     mover.send("still here");
     watcher.wait_for("mover: still here");
 }
