@@ -12,8 +12,9 @@ Each round:
   2. settle: the churn clients leave; the servers get time to reconnect and re-claim;
   3. check: `mio-chat bench` across the three servers (senders on the first, receivers
      on all) must lose, duplicate and reorder nothing; a probe on each server must see
-     the same `/who`, `/rooms` and `/stats` clients; every server is still running, has
-     logged no panic, and its fd count is back near its level before the round.
+     the same `/who`, `/rooms` and `/stats` clients; no room channel but the lobby's is
+     still subscribed; every server is still running, has logged no panic, and its fd
+     count is back near its level before the round.
 Prints one line per round and a verdict. Exit status 0 PASS, 1 FAIL.
 
 usage: scripts/cluster_soak.py [--rounds 6] [--seconds 20] [--clients 60]
@@ -88,6 +89,14 @@ class Server:
 
     def alive(self):
         return self.proc.poll() is None
+
+
+def redis_cmd(port, *args):
+    """One command over raw RESP; the reply's raw text."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.sendall((f"*{len(args)}\r\n" + "".join(f"${len(a)}\r\n{a}\r\n" for a in args)).encode())
+        time.sleep(0.05)
+        return s.recv(65536).decode(errors="replace")
 
 
 def hostport(addr):
@@ -236,6 +245,9 @@ def main():
         counts = [int(c.group(1)) if c else None for c in clients]
         if any(c is None or c > 1 for c in counts):  # the asking probe itself, at most
             problems.append(f"/stats clients: {counts} ({stats_lines[0]})")
+        channels = sorted(re.findall(r"mio-chat:0:room:(\S+)", redis_cmd(redis.port, "PUBSUB", "CHANNELS", "mio-chat:0:room:*")))
+        if channels != ["lobby"]:
+            problems.append(f"room channels still subscribed: {channels}")
         fds = [s.fds() for s in servers]
         if any(f > f0 + 8 for f, f0 in zip(fds, fds0)):
             problems.append(f"fds {fds} (before {fds0})")

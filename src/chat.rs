@@ -62,6 +62,15 @@ pub trait Outbox {
     fn left(&mut self, id: ClientId, room: RoomId);
     /// Closes the client once what was sent to it so far is written.
     fn close(&mut self, id: ClientId);
+    /// The room called `name` exists on this server from now on (sharing a cluster,
+    /// this server must get its messages from the bus). The lobby always exists.
+    fn room_opened(&mut self, name: &str) {
+        let _ = name;
+    }
+    /// The room called `name` no longer exists on this server.
+    fn room_closed(&mut self, name: &str) {
+        let _ = name;
+    }
 }
 
 /// Settings that change what the chat says.
@@ -175,7 +184,13 @@ impl Chat {
             serials: HashMap::new(),
             next_serial: 0,
         };
-        chat.lobby = chat.room_named(LOBBY);
+        chat.lobby = chat.rooms.insert(Room {
+            name: LOBBY.to_string(),
+            members: Vec::new(),
+            residents: 0,
+            arriving: 0,
+        });
+        chat.room_ids.insert(LOBBY.to_string(), chat.lobby);
         chat
     }
 
@@ -411,7 +426,7 @@ impl Chat {
     }
 
     /// The room called `name` (case-insensitively), created if it does not exist.
-    fn room_named(&mut self, name: &str) -> RoomId {
+    fn room_named(&mut self, name: &str, out: &mut impl Outbox) -> RoomId {
         let key = name.to_ascii_lowercase();
         if let Some(&id) = self.room_ids.get(&key) {
             return id;
@@ -423,6 +438,7 @@ impl Chat {
             arriving: 0,
         });
         self.room_ids.insert(key, id);
+        out.room_opened(name);
         id
     }
 
@@ -460,7 +476,7 @@ impl Chat {
         } else {
             self.unlisten(id, out);
         }
-        self.drop_if_unused(room);
+        self.drop_if_unused(room, out);
     }
 
     /// Client `id` gets `room`'s messages from now on (and no other room's).
@@ -488,18 +504,19 @@ impl Chat {
                 c.listening = Some((room, slot));
             }
         }
-        self.drop_if_unused(room);
+        self.drop_if_unused(room, out);
     }
 
     /// Deletes a room other than the lobby that nobody is in, listens to or is on the
     /// way to.
-    fn drop_if_unused(&mut self, room: RoomId) {
+    fn drop_if_unused(&mut self, room: RoomId, out: &mut impl Outbox) {
         let Some(r) = self.rooms.get(room) else {
             return; // dropped already
         };
         if room != self.lobby && r.residents == 0 && r.members.is_empty() && r.arriving == 0 {
             let removed = self.rooms.remove(room);
             self.room_ids.remove(&removed.name.to_ascii_lowercase());
+            out.room_closed(&removed.name);
         }
     }
 }

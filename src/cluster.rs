@@ -11,6 +11,7 @@ pub mod address;
 pub mod bus;
 pub mod resp;
 pub mod store;
+pub mod subscriptions;
 
 /// True if `name` can name a server in the cluster (`--node-name`): 1-64 of
 /// `[A-Za-z0-9_.:-]`, so it is safe inside keys, channels and bus messages.

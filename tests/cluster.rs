@@ -835,10 +835,10 @@ fn garbage_on_the_bus_is_dropped_and_logged_and_reaches_nobody() {
             String::from_utf8_lossy(&payload[..payload.len().min(40)])
         );
     }
-    // A room channel that no room can have.
+    // A room channel that no room can have: no server subscribes to it.
     assert_eq!(
         redis.publish("mio-chat:0:room:no room", b"1\x1fR\x1fX\x1f-\x1fbad channel"),
-        2
+        0
     );
 
     // The positive controls: well-formed messages from outside are delivered.
@@ -1109,4 +1109,65 @@ fn commands_redis_refuses_are_logged_at_powers_of_two() {
         .starts_with("+OK"));
     mover.send("still here");
     watcher.wait_for("mover: still here");
+}
+
+/// How many servers subscribe to `room`'s channel, by Redis's count.
+fn subscribers(redis: &Redis, room: &str) -> u64 {
+    let channel = format!("mio-chat:0:room:{room}");
+    let reply = redis.command(&[b"PUBSUB", b"NUMSUB", channel.as_bytes()]);
+    let count = reply.rsplit(':').next().unwrap_or_default().trim();
+    count
+        .parse()
+        .unwrap_or_else(|_| panic!("PUBSUB NUMSUB: {reply:?}"))
+}
+
+/// Waits until `room`'s channel has `want` subscribers.
+fn wait_for_subscribers(redis: &Redis, room: &str, want: u64) {
+    let deadline = Instant::now() + common::PATIENCE;
+    while subscribers(redis, room) != want {
+        assert!(
+            Instant::now() < deadline,
+            "{room}: {} subscribers, not {want}",
+            subscribers(redis, room)
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// Redis sends a room's messages only to the servers that have its members: a server
+/// subscribes to a room's channel when the room appears on it and unsubscribes when it
+/// goes. A first join waits for the subscription, so it is never lost: the joiner gets
+/// its confirmation and what is said after it.
+#[test]
+fn only_servers_with_members_of_a_room_get_its_messages() {
+    let redis = Redis::start();
+    let a = start_node(&redis, "A", &[]);
+    let b = start_node(&redis, "B", &[]);
+    assert_eq!(subscribers(&redis, "lobby"), 2);
+    assert_eq!(subscribers(&redis, "dev"), 0);
+    let mut alice = peer(&a, Framing::Lines, "alice");
+    let mut bob = peer(&b, Framing::Frames, "bob");
+    alice.wait_for("* guest2 is now bob");
+
+    alice.send("/join dev");
+    alice.expect("* alice joined");
+    assert_eq!(subscribers(&redis, "dev"), 1);
+    bob.send("/join dev");
+    bob.wait_for("* bob joined"); // after "* alice left" in the lobby
+    alice.expect("* bob joined");
+    assert_eq!(subscribers(&redis, "dev"), 2);
+    bob.send("first line on B");
+    alice.expect("bob: first line on B");
+
+    bob.send("/join lobby");
+    bob.expect("* bob joined");
+    alice.expect("* bob left");
+    wait_for_subscribers(&redis, "dev", 1);
+    alice.send("only A hears this");
+    alice.expect_quiet();
+    bob.expect_quiet();
+    alice.send("/join lobby");
+    alice.expect("* alice joined");
+    wait_for_subscribers(&redis, "dev", 0);
+    assert_eq!(subscribers(&redis, "lobby"), 2);
 }

@@ -169,7 +169,7 @@ impl Chat {
             })
             .collect();
         for room in arrived {
-            self.drop_if_unused(room);
+            self.drop_if_unused(room, out);
         }
     }
 
@@ -260,7 +260,7 @@ impl Chat {
                     Audience::Sender => sender.into_iter().for_each(|id| out.to_client(id, text)),
                     Audience::Nobody => {}
                 }
-                self.drop_if_unused(room); // its client is gone
+                self.drop_if_unused(room, out); // its client is gone
             }
             RoomKind::Leave { told } => {
                 let listens_here = |c: &super::Client| c.listening.is_some_and(|(r, _)| r == room);

@@ -184,7 +184,7 @@ impl Chat {
             compose(&mut self.line, &["* ", &nick, " left"]);
             self.announce_departure(old, &old_name, out);
         }
-        let new = self.room_named(name);
+        let new = self.room_named(name, out);
         self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);
         let size = self.rooms[new].residents;

@@ -264,11 +264,6 @@ impl Store {
         format!("{}room:{}", self.prefix, room.to_ascii_lowercase())
     }
 
-    /// The pattern every room's channel matches.
-    pub fn room_pattern(&self) -> String {
-        format!("{}room:*", self.prefix)
-    }
-
     /// The channel private messages for `node`'s clients go on.
     pub fn node_channel(&self, node: &str) -> String {
         format!("{}node:{node}", self.prefix)
@@ -393,11 +388,20 @@ impl Store {
         encode_command(&[b"PUBLISH", channel.as_bytes(), payload], out);
     }
 
-    /// Subscribes (on the subscription connection) to every room and to this server's
-    /// own channel.
-    pub fn subscribe(&self, out: &mut Vec<u8>) {
-        encode_command(&[b"PSUBSCRIBE", self.room_pattern().as_bytes()], out);
-        encode_command(&[b"SUBSCRIBE", self.node_channel(&self.node).as_bytes()], out);
+    /// Subscribes (on the subscription connection) to this server's own channel and
+    /// to the channels of `rooms`: one confirmation each.
+    pub fn subscribe(&self, rooms: &[String], out: &mut Vec<u8>) {
+        let mut channels = vec![self.node_channel(&self.node)];
+        channels.extend(rooms.iter().map(|room| self.room_channel(room)));
+        let mut args: Vec<&[u8]> = vec![b"SUBSCRIBE"];
+        args.extend(channels.iter().map(|c| c.as_bytes()));
+        encode_command(&args, out);
+    }
+
+    /// Subscribes to one room's channel (or unsubscribes, with `subscribe` false).
+    pub fn subscribe_room(&self, room: &str, subscribe: bool, out: &mut Vec<u8>) {
+        let verb: &[u8] = if subscribe { b"SUBSCRIBE" } else { b"UNSUBSCRIBE" };
+        encode_command(&[verb, self.room_channel(room).as_bytes()], out);
     }
 }
 
@@ -468,7 +472,6 @@ mod tests {
     fn keys_and_channels_are_per_database() {
         let store = Store::new(3, "n1");
         assert_eq!(store.room_channel("Lobby"), "mio-chat:3:room:lobby");
-        assert_eq!(store.room_pattern(), "mio-chat:3:room:*");
         assert_eq!(store.node_channel("n2"), "mio-chat:3:node:n2");
         assert_eq!(store.room_of_channel(b"mio-chat:3:room:dev"), Some("dev"));
         assert_eq!(store.room_of_channel(b"mio-chat:4:room:dev"), None);

@@ -15,6 +15,7 @@ use crate::cluster::address::{Credentials, RedisAddress};
 use crate::cluster::bus::{self, BusMessage, RoomKind};
 use crate::cluster::resp::{encode_command, Value};
 use crate::cluster::store::{self, Store, HEARTBEAT_EVERY_SECS};
+use crate::cluster::subscriptions::{Action, Subscriptions};
 use crate::fanout::Fanout;
 use log::{debug, info, warn};
 use mio::{Registry, Token};
@@ -143,8 +144,13 @@ pub struct Cluster {
     backoff: Duration,
     commands: Option<RedisLink>,
     bus: Option<RedisLink>,
-    /// Subscriptions Redis has confirmed on this connection (two are asked for).
+    /// Subscriptions Redis has confirmed on this connection, and how many the link waits
+    /// for before it is up (this server's channel and its rooms' at the connection).
     subscribed: usize,
+    subscribing: usize,
+    /// The rooms whose channels this server subscribes to, and the publishes that wait
+    /// for a subscription.
+    rooms: Subscriptions,
     pending: VecDeque<Pending>,
     /// Commands sent so far (on any connection to Redis): with `pending`, how far
     /// Redis has got (see [`Cluster::queued_through`]).
@@ -162,14 +168,17 @@ pub struct Cluster {
     /// Commands Redis refused so far (logged at powers of two: a Redis out of memory
     /// refuses every write, and the log must not grow with the traffic).
     refused: u64,
-    /// Reused to encode one bus message.
+    /// Reused to encode one bus message, and the command that carries it.
     payload: Vec<u8>,
+    command: Vec<u8>,
 }
 
 impl Cluster {
     /// A link not yet started.
     pub fn new(config: ClusterConfig, announce_limit: usize) -> Cluster {
         let store = Store::new(config.redis.db, &config.node);
+        let mut rooms = Subscriptions::new();
+        rooms.open(crate::chat::LOBBY);
         Cluster {
             config,
             store,
@@ -181,6 +190,8 @@ impl Cluster {
             commands: None,
             bus: None,
             subscribed: 0,
+            subscribing: 0,
+            rooms,
             pending: VecDeque::new(),
             sent: 0,
             was_up: false,
@@ -190,6 +201,7 @@ impl Cluster {
             bad_messages: 0,
             refused: 0,
             payload: Vec::new(),
+            command: Vec::new(),
         }
     }
 
@@ -251,10 +263,12 @@ impl Cluster {
                     encode_command(&[b"SELECT", db.as_bytes()], commands.queue());
                     self.expect(Pending::Nothing);
                 }
-                self.store.subscribe(bus.queue());
+                let rooms = self.rooms.connected();
+                self.store.subscribe(&rooms, bus.queue());
                 self.commands = Some(commands);
                 self.bus = Some(bus);
                 self.subscribed = 0;
+                self.subscribing = 1 + rooms.len();
                 self.state = State::Connecting { since: now };
             }
             Err(e) => self.lose(&format!("cannot connect: {e}"), now, registry, events),
@@ -348,7 +362,7 @@ impl Cluster {
         if matches!(self.state, State::Connecting { .. })
             && connected(&self.commands)
             && connected(&self.bus)
-            && self.subscribed >= 2
+            && self.subscribed >= self.subscribing
         {
             info!(
                 "cluster link up ({} as node {})",
@@ -377,6 +391,7 @@ impl Cluster {
         }
         self.commands = None;
         self.bus = None;
+        self.rooms.disconnected();
         self.bus_read_again = false;
         self.next_heartbeat = None;
         self.state = State::Down {
@@ -588,12 +603,21 @@ impl Cluster {
             .ok_or_else(|| io::Error::other("the bus sent something that is not a message"))?;
         let kind = parts.first().and_then(Value::as_bytes).unwrap_or_default();
         match (kind, parts.len()) {
-            (b"psubscribe" | b"subscribe", 3) => {
+            (b"subscribe", 3) => {
                 self.subscribed += 1;
+                let room = parts[1].as_bytes().and_then(|c| self.store.room_of_channel(c));
+                if let Some(room) = room.map(str::to_string) {
+                    self.release_waiting(&room);
+                }
                 Ok(())
             }
-            (b"pmessage", 4) => {
-                let (channel, payload) = (parts[2].as_bytes(), parts[3].as_bytes());
+            (b"unsubscribe", 3) => Ok(()),
+            (b"message", 3)
+                if parts[1]
+                    .as_bytes()
+                    .is_some_and(|c| self.store.room_of_channel(c).is_some()) =>
+            {
+                let (channel, payload) = (parts[1].as_bytes(), parts[2].as_bytes());
                 let room = channel.and_then(|c| self.store.room_of_channel(c));
                 match (room, payload.map(bus::decode)) {
                     (
@@ -638,6 +662,18 @@ impl Cluster {
         }
     }
 
+    /// Redis confirmed a subscription to `room`'s channel: the publishes that waited
+    /// for it go out now, in order, with this turn's commands.
+    fn release_waiting(&mut self, room: &str) {
+        let Some(link) = self.commands.as_mut() else {
+            return;
+        };
+        let released = self.rooms.confirmed(room, link.queue());
+        for _ in 0..released {
+            self.expect(Pending::Nothing);
+        }
+    }
+
     fn bad_message(&mut self, channel: Option<&[u8]>, why: &str) {
         self.bad_messages += 1;
         if self.bad_messages.is_power_of_two() {
@@ -646,6 +682,13 @@ impl Cluster {
                 "cluster: dropped a bad bus message on {channel} ({why}); {} so far",
                 self.bad_messages
             );
+        }
+    }
+
+    /// Subscribes to one room's channel on the bus (or unsubscribes).
+    fn subscribe_room(&mut self, room: &str, subscribe: bool) {
+        if let Some(bus) = self.bus.as_mut() {
+            self.store.subscribe_room(room, subscribe, bus.queue());
         }
     }
 
@@ -687,14 +730,21 @@ impl Outbox for ChatOut<'_> {
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
+        if cluster.commands.is_none() {
+            return; // the link is down
+        }
         cluster.payload.clear();
         bus::encode_room(kind, cluster.store.node(), sender, text, &mut cluster.payload);
         let channel = cluster.store.room_channel(room);
-        let payload = std::mem::take(&mut cluster.payload);
-        cluster.send(Pending::Nothing, |store, out| {
-            store.publish(&channel, &payload, out)
-        });
-        cluster.payload = payload;
+        let mut command = std::mem::take(&mut cluster.command);
+        cluster.store.publish(&channel, &cluster.payload, &mut command);
+        // A room whose subscription is not confirmed yet keeps it (see
+        // `cluster/subscriptions.rs`).
+        if cluster.rooms.may_publish(room, &mut command) {
+            cluster.send(Pending::Nothing, |_, out| out.append(&mut command));
+        }
+        command.clear();
+        cluster.command = command;
     }
 
     fn ask(&mut self, id: ClientId, query: Query) {
@@ -737,5 +787,21 @@ impl Outbox for ChatOut<'_> {
 
     fn close(&mut self, id: ClientId) {
         self.fanout.close(id);
+    }
+
+    fn room_opened(&mut self, name: &str) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            if cluster.rooms.open(name) == Action::Subscribe {
+                cluster.subscribe_room(name, true);
+            }
+        }
+    }
+
+    fn room_closed(&mut self, name: &str) {
+        if let Some(cluster) = self.cluster.as_deref_mut() {
+            if cluster.rooms.close(name) == Action::Unsubscribe {
+                cluster.subscribe_room(name, false);
+            }
+        }
     }
 }
