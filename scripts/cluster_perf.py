@@ -217,7 +217,7 @@ def flood(kind, clients=1000, senders=4, messages=5000):
 def redis_benchmark(subscribers, size=100, n=400000):
     redis = Redis()
     subs = [
-        subprocess.Popen(["redis-cli", "-p", str(redis.port), "psubscribe", "mio-chat:0:room:*"], stdout=subprocess.DEVNULL)
+        subprocess.Popen(["redis-cli", "-p", str(redis.port), "subscribe", "mio-chat:0:room:lobby"], stdout=subprocess.DEVNULL)
         for _ in range(subscribers)
     ]
     time.sleep(0.5)

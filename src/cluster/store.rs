@@ -16,8 +16,8 @@
 //! | `alive:<node>` | string | exists while the server is alive (a TTL it renews) |
 //! | `reaped:<node>` | string | a server taken for dead (for a day), so it can tell |
 //!
-//! Channels: `room:<room>` carries a room's messages (every server subscribes to
-//! `room:*`), `node:<node>` the private messages for that server's clients.
+//! Channels: `room:<room>` carries a room's messages (the servers with members in the
+//! room subscribe to it), `node:<node>` the private messages for that server's clients.
 
 use super::resp::{encode_command, Value};
 

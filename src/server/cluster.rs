@@ -33,7 +33,7 @@ pub const RETRY_MIN: Duration = Duration::from_millis(100);
 /// The longest wait between reconnection attempts.
 pub const RETRY_MAX: Duration = Duration::from_secs(5);
 /// Bytes read from the subscription connection per turn: 16 times a client's, so the
-/// bus keeps up with every room at once and Redis never has to drop us as a slow
+/// bus keeps up with all our rooms at once and Redis never has to drop us as a slow
 /// subscriber.
 pub const BUS_READ_BUDGET: usize = 4 << 20;
 /// A connection attempt that has not finished after this long failed.
