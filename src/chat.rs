@@ -124,6 +124,10 @@ struct Room {
     members: Vec<ClientId>,
     /// The clients in it (see `Client::room`).
     residents: usize,
+    /// Sharing a cluster: its members on every server, as Redis last counted them
+    /// (after a join or leave of one of ours). The announce limit is judged by the
+    /// larger of this and `residents`.
+    cluster_size: usize,
     /// Sharing a cluster: joins of this server's clients on their way through the bus.
     /// Until a join comes back the room is kept, even if its client has moved on, so
     /// that the client gets what was said there between its join and its leave.
@@ -188,6 +192,7 @@ impl Chat {
             name: LOBBY.to_string(),
             members: Vec::new(),
             residents: 0,
+            cluster_size: 0,
             arriving: 0,
         });
         chat.room_ids.insert(LOBBY.to_string(), chat.lobby);
@@ -266,7 +271,7 @@ impl Chat {
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", nick, " joined"]);
-        let size = self.rooms[self.lobby].residents;
+        let size = self.room_size(self.lobby);
         if self.shared() {
             let audience = if size <= self.config.announce_limit {
                 Audience::Others
@@ -388,11 +393,14 @@ impl Chat {
 
     /// Sends the leave notice in `self.line` to the room a client just left (`room`,
     /// called `name`). A room emptied here is gone, but sharing a cluster it may have
-    /// members on other servers: they are told through the bus. (The announce limit is
-    /// judged by the room's size on this server.)
+    /// members on other servers: they are told through the bus.
     fn announce_departure(&mut self, room: RoomId, name: &str, out: &mut impl Outbox) {
         if self.shared() {
-            let size = self.rooms.get(room).map_or(0, |r| r.residents) + 1; // it was one
+            let size = self
+                .rooms
+                .get(room)
+                .map_or(0, |r| r.residents.max(r.cluster_size))
+                + 1; // it was one
             if size <= self.config.announce_limit {
                 out.publish(name, RoomKind::Line, None, &self.line);
             }
@@ -435,6 +443,7 @@ impl Chat {
             name: name.to_string(),
             members: Vec::new(),
             residents: 0,
+            cluster_size: 0,
             arriving: 0,
         });
         self.room_ids.insert(key, id);
@@ -505,6 +514,13 @@ impl Chat {
             }
         }
         self.drop_if_unused(room, out);
+    }
+
+    /// The room's size for `--announce-limit`: its members here, or in the whole cluster
+    /// as last counted, whichever is larger.
+    fn room_size(&self, room: RoomId) -> usize {
+        let r = &self.rooms[room];
+        r.residents.max(r.cluster_size)
     }
 
     /// Deletes a room other than the lobby that nobody is in, listens to or is on the

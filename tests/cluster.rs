@@ -1171,3 +1171,31 @@ fn only_servers_with_members_of_a_room_get_its_messages() {
     wait_for_subscribers(&redis, "dev", 0);
     assert_eq!(subscribers(&redis, "lobby"), 2);
 }
+
+/// `--announce-limit` is judged by the room's size in the whole cluster as Redis last
+/// counted it (its answer to a join or leave here), not by its members on this server:
+/// a room of three with two of them elsewhere is above a limit of two.
+#[test]
+fn the_announce_limit_counts_the_rooms_members_on_every_server() {
+    let redis = Redis::start();
+    let a = start_node(&redis, "A", &["--announce-limit", "2"]);
+    let b = start_node(&redis, "B", &["--announce-limit", "2"]);
+    let mut bob = peer_in(&b, Framing::Lines, "bob", "dev");
+    let mut carol = peer_in(&b, Framing::Frames, "carol", "dev");
+    bob.wait_for("* carol joined");
+    // alice's join is judged by A's one member (A knew no count for dev yet): announced.
+    let mut alice = peer_in(&a, Framing::Lines, "alice", "dev");
+    bob.wait_for("* alice joined");
+    carol.wait_for("* alice joined");
+    // Redis answered alice's join with 3: dave's is quiet, though A has only two.
+    let mut dave = peer(&a, Framing::Frames, "dave");
+    dave.send("/join dev");
+    dave.wait_for("* dave joined");
+    bob.send("after dave");
+    for p in [&mut alice, &mut carol, &mut dave] {
+        p.wait_for("bob: after dave");
+    }
+    for p in [&mut alice, &mut bob, &mut carol] {
+        assert_eq!(p.count("* dave joined"), 0, "{}: {:?}", p.nick, p.log);
+    }
+}

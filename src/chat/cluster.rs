@@ -223,7 +223,7 @@ impl Chat {
         );
         out.to_client(id, &self.line);
         compose(&mut self.line, &["* ", old, " is now ", new]);
-        let size = self.rooms[room].residents;
+        let size = self.room_size(room);
         self.announce(room, size, None, Some(id), out);
     }
 
@@ -271,6 +271,14 @@ impl Chat {
                     out.to_room(self.members(room), None, text);
                 }
             }
+        }
+    }
+
+    /// Redis counted `members` in the room called `room` on every server (after a join
+    /// or leave of one of ours): the announce limit is judged by it from now on.
+    pub fn room_counted(&mut self, room: &str, members: usize) {
+        if let Some(&id) = self.room_ids.get(&room.to_ascii_lowercase()) {
+            self.rooms[id].cluster_size = members;
         }
     }
 

@@ -82,7 +82,7 @@ impl Chat {
             });
         }
         compose(&mut self.line, &["* ", &old, " is now ", name]);
-        let size = self.rooms[room].residents;
+        let size = self.room_size(room);
         self.announce(room, size, Some(id), None, out);
     }
 
@@ -175,7 +175,7 @@ impl Chat {
             // Its leave of the old room and its join of the new one go through the bus,
             // in this order: it keeps getting the old room's messages until its leave
             // comes back, and gets the new room's from its join on.
-            let told = self.rooms[old].residents <= self.config.announce_limit;
+            let told = self.room_size(old) <= self.config.announce_limit;
             compose(&mut self.line, &["* ", &nick, " left"]);
             self.publish_move(id, old, RoomKind::Leave { told }, out);
         }
@@ -187,7 +187,7 @@ impl Chat {
         let new = self.room_named(name, out);
         self.enter_room(id, new, out);
         compose(&mut self.line, &["* ", &nick, " joined"]);
-        let size = self.rooms[new].residents;
+        let size = self.room_size(new);
         if shared {
             let audience = if size <= self.config.announce_limit {
                 Audience::All

@@ -180,25 +180,26 @@ return 1
 "#
 );
 
-/// ARGV: prefix, node, nick, room.
+/// ARGV: prefix, node, nick, room. Returns the room's members now, on every server.
 const JOINED: &str = concat!(
     members_fn!(),
     r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-add_member(P, string.lower(room), room, nick)
+local r = string.lower(room)
+add_member(P, r, room, nick)
 redis.call('HSET', P..'node:'..node, nick, room)
-return 1
+return redis.call('SCARD', P..'members:'..r)
 "#
 );
 
-/// ARGV: prefix, node, nick, room.
+/// ARGV: prefix, node, nick, room. Returns the room's members left, on every server.
 const LEFT: &str = concat!(
     members_fn!(),
     r#"
 local P, node, nick, room = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-remove_member(P, string.lower(room), nick)
+local left = remove_member(P, string.lower(room), nick)
 redis.call('HDEL', P..'node:'..node, nick)
-return 1
+return left
 "#
 );
 

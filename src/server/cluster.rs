@@ -58,6 +58,8 @@ pub struct ClusterConfig {
 enum Pending {
     /// Nothing waits for it (a change to the shared state, a publish).
     Nothing,
+    /// A join or leave: the reply is the room's size in the whole cluster.
+    Counted(String),
     /// `AUTH`: refused, the link is lost (and tried again, in case the password changes
     /// back).
     Auth,
@@ -110,6 +112,13 @@ pub enum ClusterEvent {
         sender: Option<u64>,
         /// The line.
         text: String,
+    },
+    /// Redis counted a room's members on every server (after a join or leave here).
+    Counted {
+        /// The room.
+        room: String,
+        /// Its members on every server.
+        members: usize,
     },
     /// A private message from another server.
     Private {
@@ -512,6 +521,12 @@ impl Cluster {
         }
         match pending {
             Pending::Nothing | Pending::Auth => {}
+            Pending::Counted(room) => {
+                if let Some(members) = reply.as_int() {
+                    let members = usize::try_from(members).unwrap_or(0);
+                    events.push(ClusterEvent::Counted { room, members });
+                }
+            }
             Pending::Registration | Pending::Heartbeat => {
                 let taken_for_dead = reply.as_int() == Some(1);
                 if taken_for_dead {
@@ -769,7 +784,11 @@ impl Outbox for ChatOut<'_> {
         let Some(cluster) = self.cluster.as_deref_mut() else {
             return;
         };
-        cluster.send(Pending::Nothing, |store, out| match change {
+        let pending = match change {
+            Presence::Joined { room, .. } | Presence::Left { room, .. } => Pending::Counted(room.to_string()),
+            Presence::Renamed { .. } | Presence::Gone { .. } => Pending::Nothing,
+        };
+        cluster.send(pending, |store, out| match change {
             Presence::Joined { nick, room } => store.joined(nick, room, out),
             Presence::Left { nick, room } => store.left(nick, room, out),
             Presence::Renamed { old, new, room } => store.renamed(old, new, room, out),

@@ -431,6 +431,45 @@ fn a_published_join_or_leave_costs_the_members_here_it_will_reach() {
 }
 
 #[test]
+fn the_announce_limit_is_judged_by_the_rooms_size_in_the_whole_cluster() {
+    let mut chat = Chat::new(ChatConfig {
+        echo: false,
+        max_message: 100,
+        announce_limit: 3,
+        cluster: true,
+    });
+    let mut out = ClusterRecorder::default();
+    chat.set_cluster_up(true, &mut out);
+    for (id, nick) in ["alice", "bob"].iter().enumerate() {
+        chat.connect(id, &mut out);
+        let answer = Answer::Guest {
+            nick: nick.to_string(),
+            online: 2,
+        };
+        chat.answered(id, answer, &mut out);
+    }
+    chat.handle(0, "/join dev", &counters(), &mut out);
+    bounce(&mut chat, &mut out);
+    out.clear();
+    // dev has one member here, and Redis counted 40 on every server.
+    chat.room_counted("DEV", 40);
+    chat.handle(1, "/join dev", &counters(), &mut out);
+    let kinds: Vec<(&str, RoomKind)> = out.published.iter().map(|p| (p.0.as_str(), p.1)).collect();
+    assert_eq!(
+        kinds,
+        [
+            ("lobby", RoomKind::Leave { told: true }),  // the lobby is small
+            ("dev", RoomKind::Enter(Audience::Sender)), // dev is not
+        ]
+    );
+    out.clear();
+    chat.handle(0, "/join lobby", &counters(), &mut out);
+    assert_eq!(out.published[0].1, RoomKind::Leave { told: false });
+    // A room this server does not have is not counted.
+    chat.room_counted("elsewhere", 5);
+}
+
+#[test]
 fn joins_above_the_announce_limit_travel_quietly() {
     let mut chat = Chat::new(ChatConfig {
         echo: false,

@@ -161,6 +161,7 @@ impl Server {
                     sender,
                     text,
                 } => self.chat.deliver_room(&room, kind, sender, &text, &mut out),
+                ClusterEvent::Counted { room, members } => self.chat.room_counted(&room, members),
                 ClusterEvent::Private { from, to, text } => {
                     self.chat.deliver_private(&from, &to, &text, &mut out)
                 }
