@@ -22,6 +22,7 @@ Attacks (the table has one row each):
                    (same window rule)
   join             lobby of 2000 readers; the attacker writes 240 KB of `/join x`+`/join lobby`
                    (same window rule)
+  join-distinct    the same with 240 KB of `/join r0`, `/join r1`, ... (a new room each time)
   never-reader     a never-reading client (SO_RCVBUF 4096) in room `quiet` while `BIN bench`
                    floods room `busy` for 20 s (10 receivers, 2 senders, 4 KiB, 5000/s)
   never-reader-pm  a never-reader (SO_RCVBUF 4096) in the lobby; a sender `/nick self`
@@ -93,7 +94,7 @@ QUICK = dict(baseline_s=3, after_s=2, cap_s=10,
              drip_n=200, drip_s=4, undecided_n=50, undecided_s=13, flood_s=3,
              sigterm_n=200, sigterm_cap_s=10)
 
-ATTACKS = ["baseline", "who", "rooms", "join", "join-announced", "never-reader", "never-reader-pm",
+ATTACKS = ["baseline", "who", "rooms", "join", "join-announced", "join-distinct", "never-reader", "never-reader-pm",
            "drip-64k", "drip-100", "undecided", "flood-2b", "sigterm"]
 
 
@@ -1054,6 +1055,14 @@ def a_join(ctx):
     lobby_attack(ctx, n, payload, "lobby members")
 
 
+def a_join_distinct(ctx):
+    """A storm of joins, each to a room nobody has: with --cluster, every one is a new
+    room channel to subscribe (and, once left, to unsubscribe)."""
+    n = ctx.cfg["join_n"]
+    payload = b"".join(f"/join r{i}\n".encode() for i in range(ctx.cfg["join_bytes"] // 12))
+    lobby_attack(ctx, n, payload, "lobby members")
+
+
 def a_never_reader(ctx):
     net, cfg = ctx.net, ctx.cfg
     quiet = net.connect(b"\n/join quiet\n", name="never-reader", read=False, rcvbuf=4096)
@@ -1348,7 +1357,7 @@ def a_sigterm(ctx):
 
 
 FUNCS = {"baseline": a_baseline, "who": a_who, "rooms": a_rooms, "join": a_join,
-         "join-announced": a_join,
+         "join-announced": a_join, "join-distinct": a_join_distinct,
          "never-reader": a_never_reader, "never-reader-pm": a_never_reader_pm,
          "drip-64k": a_drip_64k, "drip-100": a_drip_100, "undecided": a_undecided,
          "flood-2b": a_flood_2b, "sigterm": a_sigterm}
