@@ -158,16 +158,6 @@ impl Subscriptions {
             channel.waiting_count = 0;
         }
     }
-
-    /// Rooms subscribed or to be subscribed.
-    pub fn len(&self) -> usize {
-        self.channels.values().filter(|c| c.open).count()
-    }
-
-    /// True if no room is.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]

@@ -460,10 +460,10 @@ impl Cluster {
             room,
         } in members
         {
-            if let Some(link) = self.commands.as_mut() {
-                self.store.reclaim(&nick, &room, serial, announce, link.queue());
-                self.expect(Pending::Reclaim(Some(id), nick));
-            }
+            let pending = Pending::Reclaim(Some(id), nick.clone());
+            self.send(pending, |store, out| {
+                store.reclaim(&nick, &room, serial, announce, out)
+            });
         }
     }
 

@@ -81,7 +81,10 @@ fn a_lost_link_drops_what_waited_and_a_new_one_subscribes_every_open_room() {
     let mut out = Vec::new();
     assert_eq!(subs.confirmed("ops", &mut out), 0);
     assert!(out.is_empty(), "the join was lost with the link");
-    assert_eq!(subs.len(), 2);
+    subs.disconnected();
+    let mut rooms = subs.connected();
+    rooms.sort();
+    assert_eq!(rooms, ["lobby", "ops"], "dev is gone for good");
 }
 
 #[test]

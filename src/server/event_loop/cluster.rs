@@ -96,22 +96,24 @@ impl Server {
     /// first one still behind ends the search: one held later with an earlier mark
     /// waits at most for the commands between the two marks.
     fn release_behind_redis(&mut self) {
-        let Some(cluster) = self.cluster.as_ref() else {
-            return;
-        };
         while let Some(&(key, serial)) = self.held_for_redis.front() {
             let Some(conn) = self.conns.get_mut(key).filter(|c| c.serial == serial) else {
                 self.held_for_redis.pop_front(); // gone; its key may be someone else's
                 continue;
             };
-            if cluster.queued_through(conn.redis_mark) > REDIS_SHARE {
+            let mark = conn.redis_mark;
+            if self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| c.queued_through(mark) > REDIS_SHARE)
+            {
                 break;
             }
             conn.held_for_redis = false;
+            let closing = conn.closing;
             self.held_for_redis.pop_front();
-            if !conn.closing && !conn.read_again {
-                conn.read_again = true;
-                self.read_again.push(key);
+            if !closing {
+                self.read_next_turn(key);
             }
         }
     }
