@@ -100,7 +100,13 @@ impl Subscriptions {
     /// A `PUBLISH` for `room`: `true` if it may go now; `false` if it was kept (in
     /// `command`, which is taken) until the room's subscription is confirmed.
     pub fn may_publish(&mut self, room: &str, command: &mut Vec<u8>) -> bool {
-        match self.channels.get_mut(&room.to_ascii_lowercase()) {
+        // On every room message: no allocation for a name already in lower case.
+        let key = if room.bytes().any(|b| b.is_ascii_uppercase()) {
+            std::borrow::Cow::Owned(room.to_ascii_lowercase())
+        } else {
+            std::borrow::Cow::Borrowed(room)
+        };
+        match self.channels.get_mut(key.as_ref()) {
             Some(channel) if channel.open && !channel.ready() => {
                 channel.waiting.append(command);
                 channel.waiting_count += 1;
